@@ -1,0 +1,95 @@
+"""Loading teacher checkpoints with clear errors, and turning a distillation checkpoint into a
+plain student checkpoint."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import torch
+from mmengine.runner import CheckpointLoader
+from torch import nn
+
+TEACHER_CKPT_HINT = 'pass a local file with --cfg-options model.teacher_ckpt=/path/to/teacher.pth'
+
+
+def is_url(path: str) -> bool:
+    """Whether ``path`` is a remote location that mmengine would download."""
+    return path.startswith(('http://', 'https://', 's3://', 'open-mmlab://', 'torchvision://'))
+
+
+def read_state_dict(path: str, what: str = 'checkpoint') -> dict:
+    """Reads the ``state_dict`` of a checkpoint file or URL, with an error naming the file.
+
+    Args:
+        path: local path or URL.
+        what: how the file is called in error messages (e.g. ``model.teacher_ckpt``).
+
+    Returns:
+        The state dict, with any ``module.`` prefix (DDP) removed.
+    """
+    if not is_url(path) and not os.path.isfile(path):
+        raise FileNotFoundError(f'{what} {path!r} does not exist: {TEACHER_CKPT_HINT}')
+    try:
+        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    except Exception as err:  # network, pickle and zip errors all end here
+        if is_url(path):
+            raise RuntimeError(
+                f'could not download {what} {path!r} ({type(err).__name__}: {err}). Without '
+                f'network access, download it on another machine and {TEACHER_CKPT_HINT}'
+            ) from err
+        raise RuntimeError(
+            f'could not read {what} {path!r} ({type(err).__name__}: {err}): is it a PyTorch '
+            'checkpoint, completely written?'
+        ) from err
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state_dict, dict):
+        raise RuntimeError(f'{what} {path!r} holds no state dict')
+    return OrderedDict((k.removeprefix('module.'), v) for k, v in state_dict.items())
+
+
+def load_teacher(teacher: nn.Module, path: str) -> None:
+    """Loads ``path`` into ``teacher``; refuses a checkpoint that does not fit it.
+
+    Raises:
+        ValueError: no parameter name matches, or a matching tensor has another shape.
+    """
+    state_dict = read_state_dict(path, 'model.teacher_ckpt')
+    own = teacher.state_dict()
+    matched = [k for k in state_dict if k in own]
+    if not matched:
+        raise ValueError(
+            f'model.teacher_ckpt {path!r} matches none of the teacher\'s parameter names '
+            f'(checkpoint has e.g. {list(state_dict)[:3]}, the teacher e.g. {list(own)[:3]}): '
+            'is it the checkpoint of this teacher config?'
+        )
+    wrong = [f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}' for k in matched
+             if state_dict[k].shape != own[k].shape]
+    if wrong:
+        raise ValueError(
+            f'model.teacher_ckpt {path!r} does not fit the teacher config; shapes differ '
+            f'(checkpoint vs teacher): {"; ".join(wrong[:5])}'
+        )
+    missing = [k for k in own if k not in state_dict]
+    if missing:
+        from mmengine.logging import print_log
+
+        print_log(f'teacher checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}',
+                  logger='current', level=30)
+    teacher.load_state_dict(state_dict, strict=False)
+
+
+def distill_to_student(checkpoint: dict) -> dict:
+    """Keeps only the student (``architecture.*``) of a distillation checkpoint.
+
+    Returns:
+        ``{'state_dict': ..., 'meta': ...}`` that loads into the stock student config.
+    """
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    student = OrderedDict(
+        (k[len('architecture.'):], v) for k, v in state_dict.items() if k.startswith('architecture.')
+    )
+    if not student:
+        raise ValueError('no "architecture.*" tensors: this is not an mgd distillation checkpoint')
+    meta = {k: v for k, v in checkpoint.get('meta', {}).items() if k in ('dataset_meta', 'epoch', 'iter')}
+    return {'state_dict': student, 'meta': meta}

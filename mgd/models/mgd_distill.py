@@ -1,0 +1,152 @@
+"""The distillation algorithm: a frozen teacher, a student, and the MGD losses between them."""
+
+from __future__ import annotations
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+from mmrazor.models.algorithms import SingleTeacherDistill
+from mmrazor.models.utils import add_prefix
+from mmrazor.registry import MODELS
+from torch import nn
+
+from mgd.checkpoint import load_teacher
+
+TEACHER_RUNS = ('extract_feat', 'tensor')
+
+
+def build_teacher(teacher: dict | nn.Module) -> nn.Module:
+    """Builds the teacher from a model dict, or from ``dict(cfg_path=...)`` naming a config.
+
+    ``cfg_path`` may be ``mmdet::retinanet/xxx.py`` (a config of an installed package) or a
+    file path. The teacher is never initialised (no ImageNet download): its weights come only
+    from ``teacher_ckpt``.
+    """
+    if isinstance(teacher, nn.Module):
+        return teacher
+    teacher = dict(teacher)
+    if 'cfg_path' in teacher:
+        path = teacher.pop('cfg_path')
+        if '::' in path:
+            from mmengine.hub import get_config
+
+            cfg = get_config(path)
+        else:
+            cfg = Config.fromfile(path)
+        model_cfg = ConfigDict(cfg.model)
+        model_cfg.setdefault('_scope_', cfg.get('default_scope'))
+        model_cfg.merge_from_dict(teacher)  # the remaining keys override the config's
+        teacher = model_cfg
+    model = MODELS.build(teacher)
+    model._is_init = True  # skip init_weights: no pretrained backbone is fetched for the teacher
+    return model
+
+
+@MODELS.register_module()
+class MGDDistill(SingleTeacherDistill):
+    """Single-teacher distillation as MGD does it.
+
+    Compared with mmrazor's ``SingleTeacherDistill``/``FpnTeacherDistill``: the teacher stays
+    in eval mode for the whole run (not only its BatchNorms), is never initialised or trained,
+    a detector teacher runs backbone+neck only, and ``inherit`` implements MGD's inheriting
+    strategy from the same ``teacher_ckpt``.
+
+    Args:
+        architecture: the student model config.
+        teacher: the teacher model config, or ``dict(cfg_path=...)``.
+        distiller: an mmrazor ``ConfigurableDistiller`` config.
+        teacher_ckpt: the teacher's checkpoint (path or URL). It loads the teacher and, with
+            ``inherit``, the student's neck/head.
+        inherit: top-level student modules (e.g. ``('neck', 'bbox_head')``) that start from
+            the teacher's weights; tensors whose shapes differ are skipped with a warning.
+        teacher_runs: ``'extract_feat'`` (backbone+neck) or ``'tensor'`` (whole network, for
+            losses on the teacher's logits).
+        **kwargs: passed to ``BaseAlgorithm`` (``data_preprocessor``, ``init_cfg``).
+    """
+
+    def __init__(
+        self,
+        architecture: dict,
+        teacher: dict | nn.Module,
+        distiller: dict,
+        teacher_ckpt: str | None = None,
+        inherit: tuple[str, ...] | list[str] = (),
+        teacher_runs: str = 'extract_feat',
+        **kwargs,
+    ) -> None:
+        if teacher_runs not in TEACHER_RUNS:
+            raise ValueError(f'teacher_runs must be one of {TEACHER_RUNS}, got {teacher_runs!r}')
+        # SingleTeacherDistill would load teacher_ckpt itself; we load it with our checks.
+        super().__init__(distiller=distiller, teacher=build_teacher(teacher),
+                         architecture=architecture, teacher_ckpt=None, **kwargs)
+        self.teacher_ckpt = teacher_ckpt
+        self.inherit = tuple(inherit)
+        self.teacher_runs = teacher_runs
+        if teacher_ckpt:
+            load_teacher(self.teacher, teacher_ckpt)
+        self.teacher.eval()
+        self.teacher.requires_grad_(False)
+
+    def init_weights(self) -> None:
+        """Initialises the student (and connectors), then inherits from the teacher."""
+        super().init_weights()
+        if self.inherit:
+            self.inherit_from_teacher()
+
+    @torch.no_grad()
+    def inherit_from_teacher(self) -> int:
+        """Copies the teacher's ``inherit`` modules into the student where shapes match.
+
+        Returns:
+            The number of tensors copied.
+        """
+        if not self.teacher_ckpt:
+            print_log('inherit is set but model.teacher_ckpt is not: the student keeps its '
+                      'own neck/head initialisation.', logger='current', level=30)
+            return 0
+        missing = [name for name in self.inherit if not hasattr(self.student, name)]
+        if missing:
+            top = [name for name, _ in self.student.named_children()]
+            raise ValueError(f'inherit names {missing}, which the student does not have; '
+                             f'its modules are {top}')
+        teacher_state = self.teacher.state_dict()
+        copied, skipped = 0, []
+        for key, value in self.student.state_dict().items():
+            if not key.startswith(tuple(f'{name}.' for name in self.inherit)):
+                continue
+            source = teacher_state.get(key)
+            if source is None:
+                skipped.append(f'{key} (not in the teacher)')
+            elif source.shape != value.shape:
+                skipped.append(f'{key} (student {tuple(value.shape)}, teacher {tuple(source.shape)})')
+            else:
+                value.copy_(source)
+                copied += 1
+        print_log(f'Inheriting strategy: copied {copied} tensors of {list(self.inherit)} from '
+                  f'the teacher ({self.teacher_ckpt}).', logger='current')
+        if skipped:
+            print_log(f'Inheriting strategy skipped {len(skipped)} tensors: {"; ".join(skipped)}',
+                      logger='current', level=30)
+        return copied
+
+    def loss(self, batch_inputs: torch.Tensor, data_samples: list | None = None) -> dict:
+        """Student task losses (``student.*``) plus one MGD loss per feature (``distill.*``)."""
+        self.distiller.set_deliveries_override(False)
+        with self.distiller.teacher_recorders, self.distiller.deliveries, torch.no_grad():
+            if self.teacher_runs == 'extract_feat':
+                self.teacher.extract_feat(batch_inputs)
+            else:
+                self.teacher(batch_inputs, data_samples, mode='tensor')
+        self.distiller.set_deliveries_override(True)
+        with self.distiller.student_recorders, self.distiller.deliveries:
+            student_losses = self.student(batch_inputs, data_samples, mode='loss')
+        losses = add_prefix(student_losses, 'student')
+        if not self.distillation_stopped:
+            losses.update(add_prefix(self.distiller.compute_distill_losses(), 'distill'))
+        return losses
+
+    def train(self, mode: bool = True) -> MGDDistill:
+        """Sets the student's mode; the teacher always stays in eval mode."""
+        nn.Module.train(self, mode)
+        self.teacher.eval()
+        return self

@@ -1,0 +1,55 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share: config loading and the launch setup.
+
+Kept here (not in ``tools/``) so that tests exercise the same code as the tools.
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, DictAction
+
+__all__ = ['DictAction', 'load_config', 'setup_launcher']
+
+
+def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None) -> Config:
+    """Reads a config, applies ``--cfg-options`` and sets ``work_dir``.
+
+    The default work dir is ``work_dirs/<config name>`` as in every OpenMMLab tool.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config {path!r} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def setup_launcher(cfg: Config, launcher: str) -> None:
+    """Prepares ``cfg`` for ``launcher``; without CUDA, runs distributed on gloo.
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` even for gloo, and its DDP
+    wrapper passes ``device_ids=[LOCAL_RANK]``, which DDP rejects for a CPU module. So on a
+    machine without CUDA we create the gloo process group ourselves (mmengine then keeps it)
+    and wrap the model without ``device_ids``.
+    """
+    cfg.launcher = launcher
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher == 'slurm':  # torchrun sets these; srun sets SLURM_* only
+        os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+        os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+        os.environ.setdefault('LOCAL_RANK', os.environ['SLURM_LOCALID'])
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.env_cfg = dict(cfg.get('env_cfg', {}), dist_cfg=dict(backend='gloo'))
+    cfg.model_wrapper_cfg = dict(
+        cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'), device_ids=None
+    )

@@ -1,0 +1,43 @@
+"""Evaluate a checkpoint: COCO bbox/segm mAP for detectors, top-1/top-5 for classifiers.
+
+Works with a distillation config and its checkpoint (the student is evaluated), or with the
+stock student config and a checkpoint from ``tools/convert_to_student.py``.
+"""
+
+import argparse
+
+import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
+from mmengine.runner import Runner
+
+from mgd.runner import DictAction, load_config, setup_launcher
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the test log goes (default: work_dirs/<config name>)')
+    parser.add_argument('--out', help='also dump the raw predictions to this .pkl file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. test_dataloader.batch_size=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    cfg.load_from = args.checkpoint
+    if args.out:
+        cfg.test_evaluator = [*([cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict)
+                                else cfg.test_evaluator),
+                              dict(type='DumpResults', out_file_path=args.out)]
+    setup_launcher(cfg, args.launcher)
+    metrics = Runner.from_cfg(cfg).test()
+    for key, value in metrics.items():
+        print(f'{key}: {value}')
+
+
+if __name__ == '__main__':
+    main()

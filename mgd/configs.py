@@ -38,18 +38,19 @@ def mgd_distiller(
         teacher_source: the teacher's module if it differs from ``source``.
 
     Returns:
-        The distiller config dict; losses are named ``loss_mgd_{source}{i}``.
+        The distiller config dict; losses are named ``loss_mgd_{source}{i}``. Types carry the
+        ``mmrazor.`` scope, so the dict builds whatever the config's ``default_scope``.
     """
     indices = list(feature_indices)
-    recorder = dict(type='ModuleOutputs', source=source)
-    teacher_recorder = dict(type='ModuleOutputs', source=teacher_source or source)
+    recorder = dict(type='mmrazor.ModuleOutputs', source=source)
+    teacher_recorder = dict(type='mmrazor.ModuleOutputs', source=teacher_source or source)
     return dict(
-        type='ConfigurableDistiller',
+        type='mmrazor.ConfigurableDistiller',
         student_recorders=dict(feats=recorder),
         teacher_recorders=dict(feats=teacher_recorder),
         connectors={
             f'mgd_{source}{i}': dict(
-                type='MaskedGenerativeConnector',
+                type='mmrazor.MaskedGenerativeConnector',
                 student_channels=student_channels,
                 teacher_channels=teacher_channels,
                 lambda_mgd=lambda_mgd,
@@ -58,7 +59,7 @@ def mgd_distiller(
             for i in indices
         },
         distill_losses={
-            f'loss_mgd_{source}{i}': dict(type='MaskedGenerativeLoss', alpha_mgd=alpha_mgd)
+            f'loss_mgd_{source}{i}': dict(type='mmrazor.MaskedGenerativeLoss', alpha_mgd=alpha_mgd)
             for i in indices
         },
         loss_forward_mappings={

@@ -5,6 +5,8 @@ stock student config and a checkpoint from ``tools/convert_to_student.py``.
 """
 
 import argparse
+import json
+import os.path as osp
 
 import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
 from mmengine.runner import Runner
@@ -29,14 +31,21 @@ def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg.load_from = args.checkpoint
+    if cfg.model.get('teacher_ckpt'):
+        # The distillation checkpoint holds every weight: don't fetch the teacher's again.
+        cfg.model.teacher_ckpt = None
     if args.out:
         cfg.test_evaluator = [*([cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict)
                                 else cfg.test_evaluator),
                               dict(type='DumpResults', out_file_path=args.out)]
     setup_launcher(cfg, args.launcher)
-    metrics = Runner.from_cfg(cfg).test()
-    for key, value in metrics.items():
-        print(f'{key}: {value}')
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if runner.rank == 0:
+        for key, value in metrics.items():
+            print(f'{key}: {value}')
+        with open(osp.join(cfg.work_dir, 'test_metrics.json'), 'w') as f:
+            json.dump(dict(metrics, checkpoint=args.checkpoint), f, indent=1)
 
 
 if __name__ == '__main__':

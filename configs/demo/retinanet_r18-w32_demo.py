@@ -1,0 +1,61 @@
+# Demo teacher: the tiny RetinaNet (ResNet-18 layout, 32 base channels) on the synthetic
+# NEU-DET look-alike made by tools/misc/make_demo_data.py. CPU, from scratch, no downloads.
+_base_ = ['../_base_/models/retinanet_r18_tiny.py', 'mmdet::_base_/default_runtime.py']
+custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+
+data_root = 'data/demo_neu_det/'
+metainfo = dict(
+    classes=('crazing', 'inclusion', 'patches', 'pitted_surface', 'rolled-in_scale', 'scratches'),
+)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(200, 200), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(200, 200), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+dataset = dict(type='CocoDataset', data_root=data_root, metainfo=metainfo,
+               data_prefix=dict(img='images/'))
+train_dataloader = dict(
+    batch_size=8, num_workers=1, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(dataset, ann_file='annotations/instances_train.json',
+                 filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline),
+)
+val_dataloader = dict(
+    batch_size=8, num_workers=1, persistent_workers=True, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(dataset, ann_file='annotations/instances_val.json', test_mode=True,
+                 pipeline=test_pipeline),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
+                     metric='bbox', format_only=False)
+test_evaluator = val_evaluator
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=12)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+    clip_grad=dict(max_norm=35, norm_type=2),
+)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=12, T_max=12, eta_min=2e-4),
+]
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=1),
+    logger=dict(type='LoggerHook', interval=10),
+)
+env_cfg = dict(cudnn_benchmark=False)
+randomness = dict(seed=0)

@@ -1,0 +1,103 @@
+"""The shortened demo, run as a user would: data → teacher → baseline → MGD through
+``tools/dist_train.sh`` with 2 processes → ``tools/test.py``; then the tools on its outputs."""
+
+import json
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmrazor.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STUDENT_CONFIG = osp.join(ROOT, 'configs/demo/retinanet_r18-w16_demo.py')
+
+
+def run(*cmd: str) -> str:
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
+    return result.stdout
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    """Runs ``tools/demo.py --quick`` once; returns (work_dir, stdout)."""
+    base = tmp_path_factory.mktemp('demo')
+    work_dir, data_root = str(base / 'work'), str(base / 'data')
+    out = run(sys.executable, 'tools/demo.py', '--quick', '--work-dir', work_dir,
+              '--data-root', data_root)
+    return work_dir, out
+
+
+def last_checkpoint(run_dir: str) -> str:
+    with open(osp.join(run_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def test_demo_prints_the_comparison_table(demo):
+    work_dir, out = demo
+    rows = re.findall(r'^\| (teacher|baseline|mgd) \| ([\d.]+) M \|(.*)\|$', out, re.M)
+    assert [r[0] for r in rows] == ['teacher', 'baseline', 'mgd']
+    params = {name: float(p) for name, p, _ in rows}
+    assert params['teacher'] > 2 * params['baseline']  # the student is the smaller network
+    assert params['baseline'] == params['mgd']  # MGD changes training, not the student
+    with open(osp.join(work_dir, 'results.md')) as f:
+        assert f.read().count('\n') == 5  # header, rule, 3 rows
+
+
+def test_mgd_run_is_distributed_with_inheriting(demo):
+    work_dir, out = demo
+    assert 'tools/dist_train.sh with 2 processes' in out
+    with open(osp.join(work_dir, 'train_mgd.log')) as f:
+        log = f.read()
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log  # mmengine's words for world size
+    assert re.search(r'Inheriting strategy: copied \d+ tensors', log)
+    # one distill loss per FPN level next to the student's losses
+    for level in range(5):
+        assert f'distill.loss_mgd_neck{level}' in log
+    assert 'student.loss_cls' in log
+
+
+def test_test_tool_prints_coco_map(demo):
+    work_dir, _ = demo
+    for name in ('teacher', 'baseline', 'mgd'):
+        with open(osp.join(work_dir, f'test_{name}.log')) as f:
+            log = f.read()
+        assert re.search(r'^coco/bbox_mAP: [\d.]+$', log, re.M), f'{name}: no COCO mAP printed'
+        with open(osp.join(work_dir, name, 'test_metrics.json')) as f:
+            metrics = json.load(f)
+        assert 0 <= metrics['coco/bbox_mAP'] <= 1
+
+
+def test_convert_to_student_loads_strictly(demo, tmp_path):
+    work_dir, _ = demo
+    distill_ckpt = last_checkpoint(osp.join(work_dir, 'mgd'))
+    out = str(tmp_path / 'student.pth')
+    run(sys.executable, 'tools/convert_to_student.py', distill_ckpt, out)
+
+    converted = torch.load(out, map_location='cpu')
+    assert set(converted) == {'state_dict', 'meta'}
+    assert not any(k.startswith(('teacher', 'distiller', 'architecture')) for k in converted['state_dict'])
+    cfg = Config.fromfile(STUDENT_CONFIG)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        student = MODELS.build(cfg.model)
+    student.load_state_dict(converted['state_dict'], strict=True)
+    original = torch.load(distill_ckpt, map_location='cpu')['state_dict']
+    for key, value in converted['state_dict'].items():
+        assert torch.equal(value, original[f'architecture.{key}'])
+
+
+def test_converted_student_tests_with_the_stock_student_config(demo, tmp_path):
+    work_dir, _ = demo
+    out = str(tmp_path / 'student.pth')
+    run(sys.executable, 'tools/convert_to_student.py', last_checkpoint(osp.join(work_dir, 'mgd')), out)
+    data_root = osp.join(osp.dirname(work_dir), 'data')
+    ann = osp.join(data_root, 'annotations', 'instances_val.json')
+    stdout = run(sys.executable, 'tools/test.py', STUDENT_CONFIG, out, '--work-dir', str(tmp_path),
+                 '--cfg-options', f'test_dataloader.dataset.data_root={data_root}/',
+                 f'test_evaluator.ann_file={ann}', 'model.test_cfg.score_thr=0.0')
+    assert re.search(r'^coco/bbox_mAP: [\d.]+$', stdout, re.M)

@@ -4,9 +4,11 @@ Nothing here edits an installed package; each fix is tested in ``tests/test_comp
 
 1. ``torch.load`` defaults to ``weights_only=True`` since torch 2.6, and mmengine 0.10.7 calls
    it without the argument. A checkpoint written by mmengine's own Runner holds numpy scalars
-   and dtypes in ``meta`` and ``HistoryBuffer`` objects in ``message_hub``, which the safe
-   unpickler rejects, so ``--resume`` and testing a trained model fail. We allow exactly those
-   types through torch's safe-globals list instead of turning the check off.
+   and dtypes, and ``HistoryBuffer`` objects in ``message_hub`` (numpy arrays, and statistics
+   methods pickled as ``getattr(HistoryBuffer, 'min')``), which the safe unpickler rejects, so
+   ``--resume`` and testing a trained model fail. We allow exactly those types (and a
+   ``getattr`` limited to those methods) through torch's safe-globals list instead of turning
+   the check off.
 2. ``import mmrazor.models`` fails on torch >= 2 (mmrazor#632): ``mmrazor.structures.quantization``
    runs import-time code against ``torch.ao`` APIs that no longer exist. Distillation never
    uses quantization, so a stand-in module is registered before mmrazor is imported.
@@ -14,6 +16,7 @@ Nothing here edits an installed package; each fix is tested in ``tests/test_comp
 
 from __future__ import annotations
 
+import pickle
 import sys
 import types
 
@@ -23,13 +26,44 @@ import torch
 QUANTIZATION_MODULE = 'mmrazor.structures.quantization'
 
 
-def mmengine_checkpoint_globals() -> list:
-    """Returns the non-tensor types that mmengine's Runner writes into a checkpoint."""
+def _history_buffer_method(owner: type, name: str) -> object:
+    """Stands in for ``getattr`` while unpickling: only ``HistoryBuffer`` statistics methods.
+
+    ``HistoryBuffer.__getstate__`` stores its statistics methods (``min``, ``max``, ...), which
+    pickle as ``getattr(HistoryBuffer, 'min')``. Allowing the real ``getattr`` would let a
+    checkpoint reach any attribute of any allowed object (and so run arbitrary code).
+    """
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    numpy_scalar = np.core.multiarray.scalar  # how numpy pickles its scalars (np.float64, ...)
+    known = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if owner is not HistoryBuffer or name not in known:
+        raise pickle.UnpicklingError(
+            f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only the statistics '
+            'methods of mmengine\'s HistoryBuffer are allowed'
+        )
+    return getattr(owner, name)
+
+
+def mmengine_checkpoint_globals() -> list:
+    """Returns the non-tensor globals that mmengine's Runner writes into a checkpoint.
+
+    ``meta`` holds numpy scalars; ``message_hub`` holds ``HistoryBuffer`` objects, whose numpy
+    arrays pickle through ``_reconstruct`` and whose statistics methods through ``getattr``.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    multiarray = np.core.multiarray
+    numpy_scalar = multiarray.scalar  # how numpy pickles its scalars (np.float64, ...)
     dtype_classes = [type(np.dtype(name)) for name in np.sctypeDict.values()]
-    return [HistoryBuffer, numpy_scalar, np.dtype, *set(dtype_classes)]
+    return [
+        HistoryBuffer,
+        numpy_scalar,
+        np.dtype,
+        *set(dtype_classes),
+        np.ndarray,
+        multiarray._reconstruct,  # how numpy pickles arrays
+        (_history_buffer_method, 'builtins.getattr'),
+    ]
 
 
 def allow_mmengine_checkpoints() -> None:

@@ -67,6 +67,7 @@ def main() -> None:
 
     work_dir = osp.abspath(args.work_dir)
     data_root = osp.abspath(args.data_root)
+    os.chdir(ROOT)  # configs and tools are named relative to the repository
     os.makedirs(work_dir, exist_ok=True)
     sizes = ['--train', '16', '--val', '8'] if args.quick else []
     epochs = 1 if args.quick else args.epochs
@@ -121,6 +122,14 @@ def main() -> None:
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     print('\n' + table + f'\n\nwritten to {osp.relpath(osp.join(work_dir, "results.md"), ROOT)}')
+
+    from mgd.analysis import demo_report
+
+    print('>> attention maps, training curves and complexity of the three models', flush=True)
+    checkpoints = {name: last_checkpoint(osp.join(work_dir, name)) for name in CONFIGS}
+    image = osp.join(data_root, 'images', 'val_0000.jpg')
+    for what, path in demo_report(work_dir, CONFIGS, checkpoints, image).items():
+        print(f'   {what}: {osp.relpath(path, ROOT)}')
 
 
 if __name__ == '__main__':

@@ -49,6 +49,19 @@ def test_demo_prints_the_comparison_table(demo):
         assert f.read().count('\n') == 5  # header, rule, 3 rows
 
 
+def test_demo_writes_attention_curves_and_complexity(demo):
+    work_dir, out = demo
+    for name in ('attention.png', 'curves.png'):
+        path = osp.join(work_dir, 'analysis', name)
+        assert f'analysis/{name}' in out
+        with open(path, 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    with open(osp.join(work_dir, 'analysis', 'complexity.md')) as f:
+        table = f.read()
+    for name in ('teacher', 'baseline', 'mgd'):
+        assert re.search(rf'^\| {name} \|', table, re.M)
+
+
 def test_mgd_run_is_distributed_with_inheriting(demo):
     work_dir, out = demo
     assert 'tools/dist_train.sh with 2 processes' in out

@@ -6,8 +6,7 @@ custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='MGDDistill',
+    type='mmrazor.MGDDistill',
     architecture=_base_.model,
     teacher=dict(cfg_path='mmdet::dcn/cascade-mask-rcnn_x101-32x4d-dconv-c3-c5_fpn_1x_coco.py'),
     teacher_ckpt='https://download.openmmlab.com/mmdetection/v2.0/dcn/cascade_mask_rcnn_x101_32x4d_fpn_dconv_c3-c5_1x_coco/cascade_mask_rcnn_x101_32x4d_fpn_dconv_c3-c5_1x_coco-e75f90c8.pth',

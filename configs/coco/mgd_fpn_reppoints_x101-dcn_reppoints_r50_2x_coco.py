@@ -6,8 +6,7 @@ custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='MGDDistill',
+    type='mmrazor.MGDDistill',
     architecture=_base_.model,
     # The paper says X101-64x4d, but the only RepPoints X101-DCN config and checkpoint
     # (the ones the authors' code loads) are ResNeXt-101 32x4d; 44.2 mAP.

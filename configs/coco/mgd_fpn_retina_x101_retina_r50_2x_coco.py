@@ -6,8 +6,7 @@ custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='MGDDistill',
+    type='mmrazor.MGDDistill',
     architecture=_base_.model,
     teacher=dict(cfg_path='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py'),
     # The teacher MMRazor uses (41.0 mAP); the authors' code used the ms-3x X101-64x4d one.

@@ -7,8 +7,7 @@ custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='MGDDistill',
+    type='mmrazor.MGDDistill',
     architecture=_base_.model,
     # mmdet's multi-scale 3x SOLO with a ResNet-101 backbone (= ./solo_r101_fpn_3x_coco.py).
     teacher=dict(cfg_path='mmdet::solo/solo_r50_fpn_3x_coco.py', backbone=dict(depth=101)),

@@ -3,11 +3,10 @@
 _base_ = ['./retinanet_r18-w16_demo.py']
 from mgd.configs import mgd_distiller
 
-student = _base_.model
 model = dict(
     _delete_=True,
     type='mmrazor.MGDDistill',  # scoped type: the student builds in the config's mmdet scope
-    architecture=student,
+    architecture=_base_.model,
     teacher=dict(cfg_path='{{fileDirname}}/retinanet_r18-w32_demo.py'),
     teacher_ckpt='work_dirs/demo/teacher/epoch_12.pth',
     inherit=('neck', 'bbox_head'),

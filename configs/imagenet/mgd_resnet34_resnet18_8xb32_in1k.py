@@ -6,8 +6,7 @@ custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='MGDDistill',
+    type='mmrazor.MGDDistill',
     # The Runner would pass the base's type-less data_preprocessor, which only a classifier takes.
     data_preprocessor=dict(_base_.data_preprocessor, type='mmpretrain.ClsDataPreprocessor'),
     architecture=_base_.model,

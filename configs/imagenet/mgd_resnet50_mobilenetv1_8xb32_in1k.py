@@ -4,8 +4,7 @@ from mgd.configs import mgd_distiller
 
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='MGDDistill',
+    type='mmrazor.MGDDistill',
     # The Runner would pass the base's type-less data_preprocessor, which only a classifier takes.
     data_preprocessor=dict(_base_.data_preprocessor, type='mmpretrain.ClsDataPreprocessor'),
     architecture=_base_.model,

@@ -4,7 +4,7 @@ from mgd import compat
 
 compat.apply()
 
-from mgd import models  # noqa: E402  (registers our classes; needs the fixes above)
+from mgd import hooks, models  # noqa: E402  (registers our classes; needs the fixes above)
 
 __version__ = '0.1.0'
-__all__ = ['models', 'compat', '__version__']
+__all__ = ['hooks', 'models', 'compat', '__version__']

@@ -1,12 +1,26 @@
 """Loading teacher checkpoints with clear errors, and turning a distillation checkpoint into a
-plain student checkpoint."""
+plain student checkpoint.
+
+Which checkpoints can run code: ``torch.load`` unpickles, and unpickling arbitrary objects can
+execute code. Local files and ``http(s)://`` URLs are read here with ``weights_only=True``
+(tensors and plain python data; ``mgd.compat`` adds the numpy/mmengine types that mmengine's
+Runner writes), which covers OpenMMLab model-zoo checkpoints (``{'state_dict', 'meta'}``, also
+with ``optimizer``) and checkpoints of our own runs. ``open-mmlab://``, ``torchvision://`` and
+``s3://`` go through mmengine's loader, which for the first two downloads with
+``weights_only=False``: those names resolve to OpenMMLab's and torchvision's servers and are
+trusted as code. The same holds for ``init_cfg=dict(type='Pretrained', checkpoint=...)`` URLs
+in model configs (the students' ImageNet backbones). Nothing is downloaded unless a config
+names a URL.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
 from collections import OrderedDict
 
 import torch
+from mmengine.dist import barrier, get_dist_info
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
@@ -16,6 +30,25 @@ TEACHER_CKPT_HINT = 'pass a local file with --cfg-options model.teacher_ckpt=/pa
 def is_url(path: str) -> bool:
     """Whether ``path`` is a remote location that mmengine would download."""
     return path.startswith(('http://', 'https://', 's3://', 'open-mmlab://', 'torchvision://'))
+
+
+def load_url(url: str) -> object:
+    """Downloads ``url`` into torch's hub cache (rank 0 first) and reads it, weights only."""
+    rank, world_size = get_dist_info()
+    if rank > 0:
+        barrier()  # the other ranks read what rank 0 downloaded
+    checkpoint = torch.hub.load_state_dict_from_url(url, map_location='cpu', weights_only=True)
+    if rank == 0 and world_size > 1:
+        barrier()
+    return checkpoint
+
+
+def _load(path: str) -> object:
+    if path.startswith(('http://', 'https://')):
+        return load_url(path)
+    if is_url(path):  # open-mmlab://, torchvision://, s3://: mmengine resolves them
+        return CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def read_state_dict(path: str, what: str = 'checkpoint') -> dict:
@@ -31,7 +64,21 @@ def read_state_dict(path: str, what: str = 'checkpoint') -> dict:
     if not is_url(path) and not os.path.isfile(path):
         raise FileNotFoundError(f'{what} {path!r} does not exist: {TEACHER_CKPT_HINT}')
     try:
-        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        checkpoint = _load(path)
+    except pickle.UnpicklingError as err:
+        unsafe = [line.strip() for line in str(err).splitlines() if 'GLOBAL' in line.upper()]
+        if not unsafe:
+            raise RuntimeError(
+                f'could not read {what} {path!r} (UnpicklingError: {err}): is it a PyTorch '
+                'checkpoint, completely written?'
+            ) from err
+        raise RuntimeError(
+            f'{what} {path!r} holds python objects other than tensors and plain data '
+            f'({unsafe[0]}); they are refused because unpickling them can run code. If you '
+            'trust the file, keep only its weights: python -c "import torch; c = torch.load('
+            "'IN.pth', weights_only=False); torch.save(dict(state_dict=c.get('state_dict', c)), "
+            """'OUT.pth')" and pass OUT.pth."""
+        ) from err
     except Exception as err:  # network, pickle and zip errors all end here
         if is_url(path):
             raise RuntimeError(

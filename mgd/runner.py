@@ -12,18 +12,25 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
+from mgd.checks import check_cfg_options
+
 __all__ = ['DictAction', 'load_config', 'setup_launcher']
 
 
-def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None) -> Config:
+def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None,
+                allow_new_keys: bool = False) -> Config:
     """Reads a config, applies ``--cfg-options`` and sets ``work_dir``.
 
-    The default work dir is ``work_dirs/<config name>`` as in every OpenMMLab tool.
+    The default work dir is ``work_dirs/<config name>`` as in every OpenMMLab tool. Unless
+    ``allow_new_keys``, ``cfg_options`` keys that the config does not have are refused
+    (``mgd.checks.check_cfg_options``), so that a typo is not silently added as a new key.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'config {path!r} does not exist')
     cfg = Config.fromfile(path)
     if cfg_options:
+        if not allow_new_keys:
+            check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir

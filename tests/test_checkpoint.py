@@ -45,8 +45,8 @@ def test_unreachable_url_gives_the_offline_message(monkeypatch):
         attempts.append(url)
         raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
 
-    # mmengine's http loader calls load_url; urlopen is a safety net against real network
-    monkeypatch.setattr('mmengine.runner.checkpoint.load_url', offline)
+    # mgd.checkpoint.load_url calls torch.hub; urlopen is a safety net against real network
+    monkeypatch.setattr('torch.hub.load_state_dict_from_url', offline)
     monkeypatch.setattr(urllib.request, 'urlopen', offline)
     url = 'https://download.openmmlab.com/mmdetection/v2.0/teacher.pth'
     with pytest.raises(RuntimeError) as info:

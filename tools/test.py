@@ -11,6 +11,7 @@ import os.path as osp
 import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
 from mmengine.runner import Runner
 
+from mgd.checks import check_data
 from mgd.runner import DictAction, load_config, setup_launcher
 
 
@@ -22,6 +23,8 @@ def parse_args():
     parser.add_argument('--out', help='also dump the raw predictions to this .pkl file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. test_dataloader.batch_size=1')
+    parser.add_argument('--allow-new-keys', action='store_true',
+                        help='let --cfg-options add keys that the config does not have')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
@@ -29,7 +32,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.allow_new_keys)
+    check_data(cfg, 'test')
     cfg.load_from = args.checkpoint
     if cfg.model.get('teacher_ckpt'):
         # The distillation checkpoint holds every weight: don't fetch the teacher's again.

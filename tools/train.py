@@ -5,6 +5,8 @@ import argparse
 import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
 from mmengine.runner import Runner
 
+from mgd.checks import check_data, check_resume
+from mgd.hooks import use_resumable_hooks
 from mgd.runner import DictAction, load_config, setup_launcher
 
 
@@ -17,6 +19,8 @@ def parse_args():
     parser.add_argument('--amp', action='store_true', help='mixed precision (fp16 on CUDA)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. model.teacher_ckpt=/path/teacher.pth')
+    parser.add_argument('--allow-new-keys', action='store_true',
+                        help='let --cfg-options add keys that the config does not have')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
@@ -24,7 +28,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.allow_new_keys)
+    use_resumable_hooks(cfg)  # crash-safe checkpoints that hold the random generators' state
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -32,6 +37,8 @@ def main():
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
+    check_data(cfg, 'train')
+    check_resume(cfg)
     setup_launcher(cfg, args.launcher)
     Runner.from_cfg(cfg).train()
 

@@ -11,6 +11,7 @@ from mmrazor.registry import MODELS
 from torch import nn
 
 from mgd.checkpoint import load_teacher
+from mgd.checks import check_distill_features, check_recorder_sources
 
 TEACHER_RUNS = ('extract_feat', 'tensor')
 
@@ -35,7 +36,7 @@ def build_teacher(teacher: dict | nn.Module) -> nn.Module:
             cfg = Config.fromfile(path)
         model_cfg = ConfigDict(cfg.model)
         model_cfg.setdefault('_scope_', cfg.get('default_scope'))
-        model_cfg.merge_from_dict(teacher)  # the remaining keys override the config's
+        model_cfg.merge(teacher)  # the remaining keys override the config's (recursively)
         teacher = model_cfg
     model = MODELS.build(teacher)
     model._is_init = True  # skip init_weights: no pretrained backbone is fetched for the teacher
@@ -76,9 +77,21 @@ class MGDDistill(SingleTeacherDistill):
     ) -> None:
         if teacher_runs not in TEACHER_RUNS:
             raise ValueError(f'teacher_runs must be one of {TEACHER_RUNS}, got {teacher_runs!r}')
+        # Both models are built first so that the recorders' sources can be checked before
+        # mmrazor hooks into them (it only asserts '"x" is not in the model').
+        teacher = build_teacher(teacher)
+        if isinstance(architecture, dict):
+            architecture = MODELS.build(architecture)
+        if isinstance(distiller, dict):
+            check_recorder_sources(distiller, architecture, teacher, teacher_runs)
         # SingleTeacherDistill would load teacher_ckpt itself; we load it with our checks.
-        super().__init__(distiller=distiller, teacher=build_teacher(teacher),
-                         architecture=architecture, teacher_ckpt=None, **kwargs)
+        super().__init__(
+            distiller=distiller,
+            teacher=teacher,
+            architecture=architecture,
+            teacher_ckpt=None,
+            **kwargs,
+        )
         self.teacher_ckpt = teacher_ckpt
         self.inherit = tuple(inherit)
         self.teacher_runs = teacher_runs
@@ -101,14 +114,20 @@ class MGDDistill(SingleTeacherDistill):
             The number of tensors copied.
         """
         if not self.teacher_ckpt:
-            print_log('inherit is set but model.teacher_ckpt is not: the student keeps its '
-                      'own neck/head initialisation.', logger='current', level=30)
+            print_log(
+                'inherit is set but model.teacher_ckpt is not: the student keeps its '
+                'own neck/head initialisation.',
+                logger='current',
+                level=30,
+            )
             return 0
         missing = [name for name in self.inherit if not hasattr(self.student, name)]
         if missing:
             top = [name for name, _ in self.student.named_children()]
-            raise ValueError(f'inherit names {missing}, which the student does not have; '
-                             f'its modules are {top}')
+            raise ValueError(
+                f'inherit names {missing}, which the student does not have; '
+                f'its modules are {top}'
+            )
         teacher_state = self.teacher.state_dict()
         copied, skipped = 0, []
         for key, value in self.student.state_dict().items():
@@ -118,15 +137,23 @@ class MGDDistill(SingleTeacherDistill):
             if source is None:
                 skipped.append(f'{key} (not in the teacher)')
             elif source.shape != value.shape:
-                skipped.append(f'{key} (student {tuple(value.shape)}, teacher {tuple(source.shape)})')
+                skipped.append(
+                    f'{key} (student {tuple(value.shape)}, teacher {tuple(source.shape)})'
+                )
             else:
                 value.copy_(source)
                 copied += 1
-        print_log(f'Inheriting strategy: copied {copied} tensors of {list(self.inherit)} from '
-                  f'the teacher ({self.teacher_ckpt}).', logger='current')
+        print_log(
+            f'Inheriting strategy: copied {copied} tensors of {list(self.inherit)} from '
+            f'the teacher ({self.teacher_ckpt}).',
+            logger='current',
+        )
         if skipped:
-            print_log(f'Inheriting strategy skipped {len(skipped)} tensors: {"; ".join(skipped)}',
-                      logger='current', level=30)
+            print_log(
+                f'Inheriting strategy skipped {len(skipped)} tensors: {"; ".join(skipped)}',
+                logger='current',
+                level=30,
+            )
         return copied
 
     def loss(self, batch_inputs: torch.Tensor, data_samples: list | None = None) -> dict:
@@ -142,6 +169,7 @@ class MGDDistill(SingleTeacherDistill):
             student_losses = self.student(batch_inputs, data_samples, mode='loss')
         losses = add_prefix(student_losses, 'student')
         if not self.distillation_stopped:
+            check_distill_features(self.distiller)  # clear errors before any loss or backward
             losses.update(add_prefix(self.distiller.compute_distill_losses(), 'distill'))
         return losses
 

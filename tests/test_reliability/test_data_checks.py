@@ -1,0 +1,195 @@
+"""Missing or empty data, classes that do not match the model, and a resume pointer to nowhere
+are refused from the config alone, before the Runner builds anything."""
+
+from __future__ import annotations
+
+import json
+import re
+import runpy
+import shutil
+import sys
+
+import pytest
+from conftest import DEMO_MGD, DEMO_STUDENT, data_options
+from mmengine.config import Config
+
+from mgd.checks import check_data, check_resume
+
+REPO_TOOLS = DEMO_MGD.parents[2] / 'tools'
+
+
+@pytest.fixture
+def data(demo_data, tmp_path):
+    """A private copy of the tiny data set, free to break."""
+    root = tmp_path / 'data'
+    shutil.copytree(demo_data, root)
+    return root
+
+
+def config(path, root, **options) -> Config:
+    cfg = Config.fromfile(str(path))
+    cfg.merge_from_dict({**data_options(root), **options})
+    return cfg
+
+
+def test_good_data_passes(data):
+    check_data(config(DEMO_MGD, data), 'train')
+    check_data(config(DEMO_MGD, data), 'test')
+
+
+def test_missing_annotation_file_names_key_and_path(data):
+    (data / 'annotations' / 'instances_train.json').unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        check_data(config(DEMO_MGD, data), 'train')
+    path = f'{data}/annotations/instances_train.json'
+    assert f'train_dataloader.dataset.ann_file: annotation file {path!r} does not exist' in str(
+        info.value
+    )
+    check_data(config(DEMO_MGD, data), 'test')  # testing does not read the training set
+
+
+def test_every_problem_is_listed_at_once(data):
+    shutil.rmtree(data / 'annotations')
+    with pytest.raises(FileNotFoundError) as info:
+        check_data(config(DEMO_MGD, data), 'train')
+    message = str(info.value)
+    assert message.startswith('the config names data that is not there:')
+    for key in (
+        'train_dataloader.dataset.ann_file',
+        'val_dataloader.dataset.ann_file',
+        'val_evaluator.ann_file',
+    ):
+        assert f'  {key}: annotation file' in message
+
+
+@pytest.mark.parametrize(
+    'content, problem',
+    [
+        ('', 'is empty (0 bytes)'),
+        ('{"images": [], "annotations": [], "categories": []}', 'lists no images'),
+        ('{"images": [{"id": 1}], "annotations": [], "categories": []}', 'has no annotations'),
+        ('{"images": [', 'is not valid JSON'),
+    ],
+)
+def test_empty_or_broken_training_annotations(data, content, problem):
+    (data / 'annotations' / 'instances_train.json').write_text(content)
+    with pytest.raises(FileNotFoundError, match=re.escape(problem)):
+        check_data(config(DEMO_MGD, data), 'train')
+
+
+def test_validation_file_without_annotations_is_fine(data):
+    path = data / 'annotations' / 'instances_val.json'
+    coco = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(coco, annotations=[])))
+    check_data(config(DEMO_MGD, data), 'train')
+
+
+def test_missing_image_folder(data):
+    shutil.rmtree(data / 'images')
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(
+            f"train_dataloader.dataset.data_prefix: image folder '{data}/images/' does not " 'exist'
+        ),
+    ):
+        check_data(config(DEMO_MGD, data), 'train')
+
+
+def test_evaluator_annotation_file(data):
+    cfg = config(DEMO_MGD, data, test_evaluator=dict(type='CocoMetric', ann_file='/nowhere.json'))
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape("test_evaluator.ann_file: annotation file '/nowhere.json' does not exist"),
+    ):
+        check_data(cfg, 'test')
+
+
+def test_student_classes_differ_from_the_dataset(data):
+    cfg = config(DEMO_MGD, data, **{'model.architecture.bbox_head.num_classes': 5})
+    with pytest.raises(ValueError) as info:
+        check_data(cfg, 'train')
+    assert (
+        'model.architecture.bbox_head.num_classes=5, but the training set '
+        '(train_dataloader.dataset) has 6 classes'
+    ) in str(info.value)
+    assert "'crazing'" in str(info.value)
+
+
+def test_plain_detector_and_default_dataset_classes(data):
+    # no metainfo: CocoDataset's own 80 classes, against the demo's 6
+    cfg = config(DEMO_STUDENT, data)
+    del cfg.train_dataloader.dataset.metainfo
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            'model.bbox_head.num_classes=6, but the training set (train_dataloader.dataset) '
+            'has 80 classes'
+        ),
+    ):
+        check_data(cfg, 'train')
+
+
+def test_wrapped_dataset_is_checked(data):
+    cfg = config(DEMO_MGD, data)
+    cfg.train_dataloader.dataset = dict(
+        type='RepeatDataset', times=2, dataset=cfg.train_dataloader.dataset
+    )
+    (data / 'annotations' / 'instances_train.json').unlink()
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape('train_dataloader.dataset.dataset.ann_file: annotation file'),
+    ):
+        check_data(cfg, 'train')
+
+
+def test_resume_pointer_to_a_deleted_checkpoint(tmp_path):
+    cfg = Config(dict(work_dir=str(tmp_path), resume=True, load_from=None))
+    check_resume(cfg)  # no last_checkpoint: a fresh start, as mmengine does
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_3.pth'))
+    with pytest.raises(
+        FileNotFoundError, match=re.escape(f"names '{tmp_path}/epoch_3.pth', which does not exist")
+    ):
+        check_resume(cfg)
+    (tmp_path / 'epoch_3.pth').write_bytes(b'x')
+    check_resume(cfg)
+    cfg.load_from = str(tmp_path / 'epoch_9.pth')
+    with pytest.raises(FileNotFoundError, match="--resume: checkpoint '.*epoch_9.pth' does not"):
+        check_resume(cfg)
+
+
+# --- the tools run the checks (in-process: the same code path as the command line) ---------
+
+
+def run_tool(monkeypatch, tool: str, *args: str) -> None:
+    monkeypatch.setattr(sys, 'argv', [tool, *args])
+    runpy.run_path(str(REPO_TOOLS / tool), run_name='__main__')
+
+
+def test_train_refuses_a_typo_and_allow_new_keys_lets_it_through(monkeypatch, tmp_path):
+    args = [
+        str(DEMO_MGD),
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        *[f'{k}={v}' for k, v in data_options(tmp_path / 'none').items()],
+        'model.teacher_ckp=teacher.pth',
+    ]
+    with pytest.raises(ValueError, match="did you mean 'model.teacher_ckpt'"):
+        run_tool(monkeypatch, 'train.py', *args)
+    # with the flag the key passes; the data check then stops the run before the Runner
+    with pytest.raises(FileNotFoundError, match='the config names data that is not there'):
+        run_tool(monkeypatch, 'train.py', *args, '--allow-new-keys')
+    assert not list(tmp_path.iterdir())  # nothing was built or written
+
+
+def test_test_tool_checks_the_test_data(monkeypatch, tmp_path):
+    args = [
+        str(DEMO_MGD),
+        str(tmp_path / 'ckpt.pth'),
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        *[f'{k}={v}' for k, v in data_options(tmp_path / 'none').items()],
+    ]
+    with pytest.raises(FileNotFoundError, match='test_dataloader.dataset.ann_file'):
+        run_tool(monkeypatch, 'test.py', *args)

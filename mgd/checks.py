@@ -398,6 +398,22 @@ def check_data(cfg: Config, phase: str = 'train') -> None:
             )
 
 
+def check_teacher_ckpt(cfg: Config) -> None:
+    """Refuses to train a distillation config whose teacher has no checkpoint.
+
+    Without one the teacher keeps its random initialisation, and the student would be
+    distilled towards noise for the whole run (the official code's most reported failure).
+    Resuming is allowed: the checkpoint being resumed holds the teacher.
+    """
+    model = cfg.get('model', {})
+    if 'teacher' in model and not model.get('teacher_ckpt') and not cfg.get('resume'):
+        raise ValueError(
+            'model.teacher_ckpt is not set, so the teacher would stay randomly initialised. '
+            'Train the teacher first or download its checkpoint, then pass '
+            '--cfg-options model.teacher_ckpt=/path/to/teacher.pth'
+        )
+
+
 def check_resume(cfg: Config) -> None:
     """With ``resume``, checks that the checkpoint to resume from exists.
 

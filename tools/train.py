@@ -5,7 +5,7 @@ import argparse
 import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
 from mmengine.runner import Runner
 
-from mgd.checks import check_data, check_resume
+from mgd.checks import check_data, check_resume, check_teacher_ckpt
 from mgd.hooks import use_resumable_hooks
 from mgd.runner import DictAction, load_config, setup_launcher
 
@@ -39,6 +39,7 @@ def main():
         cfg.resume, cfg.load_from = True, args.resume
     check_data(cfg, 'train')
     check_resume(cfg)
+    check_teacher_ckpt(cfg)
     setup_launcher(cfg, args.launcher)
     Runner.from_cfg(cfg).train()
 

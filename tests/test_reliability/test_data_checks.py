@@ -193,3 +193,19 @@ def test_test_tool_checks_the_test_data(monkeypatch, tmp_path):
     ]
     with pytest.raises(FileNotFoundError, match='test_dataloader.dataset.ann_file'):
         run_tool(monkeypatch, 'test.py', *args)
+
+
+def test_training_without_teacher_checkpoint_is_refused():
+    from mmengine.config import Config
+
+    from mgd.checks import check_teacher_ckpt
+
+    cfg = Config(dict(model=dict(type='mmrazor.MGDDistill', teacher=dict(), teacher_ckpt=None)))
+    with pytest.raises(ValueError, match=r'model\.teacher_ckpt is not set.*--cfg-options'):
+        check_teacher_ckpt(cfg)
+    cfg.model.teacher_ckpt = 'teacher.pth'
+    check_teacher_ckpt(cfg)  # set: fine
+    check_teacher_ckpt(Config(dict(model=dict(type='RetinaNet'))))  # no teacher: fine
+    cfg.model.teacher_ckpt = None
+    cfg.resume = True
+    check_teacher_ckpt(cfg)  # the resumed checkpoint holds the teacher

@@ -6,23 +6,18 @@ from mgd.configs import mgd_distiller
 
 custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
 
-# Train the teacher first; or pass model.teacher_ckpt=... with --cfg-options.
-teacher_ckpt = 'work_dirs/retinanet_r101_fpn_36e_neu_det/epoch_36.pth'
-
-# The student starts as the baseline does, from the COCO R50 checkpoint (loaded by the student
-# itself: the runner's load_from would look for `architecture.*` keys), then its neck and head
-# are overwritten by the teacher's (inherit).
-student = _base_.model
-student.init_cfg = dict(type='Pretrained', checkpoint=_base_.load_from)
-load_from = None
+load_from = None  # the student loads the COCO weights itself (see architecture)
 
 model = dict(
-    _scope_='mmrazor',
     _delete_=True,
-    type='MGDDistill',
-    architecture=student,
+    type='mmrazor.MGDDistill',
+    # The student starts as the baseline does, from the COCO R50 checkpoint, loaded by the
+    # student itself (the runner's load_from would look for `architecture.*` keys); then
+    # inherit overwrites its neck and head with the teacher's.
+    architecture=dict(_base_.model, init_cfg=dict(type='Pretrained', checkpoint=_base_.load_from)),
     teacher=dict(cfg_path='{{fileDirname}}/retinanet_r101_fpn_36e_neu_det.py'),
-    teacher_ckpt=teacher_ckpt,
+    # Train the teacher first, or pass --cfg-options model.teacher_ckpt=/path/teacher.pth
+    teacher_ckpt='work_dirs/retinanet_r101_fpn_36e_neu_det/epoch_36.pth',
     inherit=('neck', 'bbox_head'),
     distiller=mgd_distiller(
         source='neck',

@@ -19,19 +19,18 @@ metainfo = dict(
     ],
 )
 
-# The 200x200 images are upscaled to 512x512: at the native size most defects would be
+# The 200x200 images are upscaled to 512x512: at the native size many defects would be
 # smaller than RetinaNet's smallest anchors (32 px on P3).
-image_scale = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    dict(type='Resize', scale=(512, 512), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    dict(type='Resize', scale=(512, 512), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     # 'instances' (the ground truth) is kept for the metric, which has no ann_file (below)
     dict(

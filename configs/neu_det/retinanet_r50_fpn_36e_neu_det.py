@@ -11,8 +11,7 @@ _base_ = [
 model = dict(backbone=dict(init_cfg=None), bbox_head=dict(num_classes=6))
 load_from = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r50_fpn_2x_coco/retinanet_r50_fpn_2x_coco_20200131-fdb43119.pth'  # noqa: E501
 
-max_epochs = 36
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=3)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=36, val_interval=3)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
@@ -25,9 +24,7 @@ optim_wrapper = dict(
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(
-        type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[24, 33], gamma=0.1
-    ),
+    dict(type='MultiStepLR', begin=0, end=36, by_epoch=True, milestones=[24, 33], gamma=0.1),
 ]
 # Only used with auto LR scaling enabled: the lr above is for 8 images per iteration.
 auto_scale_lr = dict(enable=False, base_batch_size=8)

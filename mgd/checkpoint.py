@@ -106,12 +106,15 @@ def load_teacher(teacher: nn.Module, path: str) -> None:
     matched = [k for k in state_dict if k in own]
     if not matched:
         raise ValueError(
-            f'model.teacher_ckpt {path!r} matches none of the teacher\'s parameter names '
+            f"model.teacher_ckpt {path!r} matches none of the teacher's parameter names "
             f'(checkpoint has e.g. {list(state_dict)[:3]}, the teacher e.g. {list(own)[:3]}): '
             'is it the checkpoint of this teacher config?'
         )
-    wrong = [f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}' for k in matched
-             if state_dict[k].shape != own[k].shape]
+    wrong = [
+        f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}'
+        for k in matched
+        if state_dict[k].shape != own[k].shape
+    ]
     if wrong:
         raise ValueError(
             f'model.teacher_ckpt {path!r} does not fit the teacher config; shapes differ '
@@ -121,8 +124,11 @@ def load_teacher(teacher: nn.Module, path: str) -> None:
     if missing:
         from mmengine.logging import print_log
 
-        print_log(f'teacher checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}',
-                  logger='current', level=30)
+        print_log(
+            f'teacher checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}',
+            logger='current',
+            level=30,
+        )
     teacher.load_state_dict(state_dict, strict=False)
 
 
@@ -134,9 +140,15 @@ def distill_to_student(checkpoint: dict) -> dict:
     """
     state_dict = checkpoint.get('state_dict', checkpoint)
     student = OrderedDict(
-        (k[len('architecture.'):], v) for k, v in state_dict.items() if k.startswith('architecture.')
+        (k[len('architecture.') :], v)
+        for k, v in state_dict.items()
+        if k.startswith('architecture.')
     )
     if not student:
         raise ValueError('no "architecture.*" tensors: this is not an mgd distillation checkpoint')
-    meta = {k: v for k, v in checkpoint.get('meta', {}).items() if k in ('dataset_meta', 'epoch', 'iter')}
+    meta = {
+        k: v
+        for k, v in checkpoint.get('meta', {}).items()
+        if k in ('dataset_meta', 'epoch', 'iter')
+    }
     return {'state_dict': student, 'meta': meta}

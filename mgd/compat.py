@@ -39,7 +39,7 @@ def _history_buffer_method(owner: type, name: str) -> object:
     if owner is not HistoryBuffer or name not in known:
         raise pickle.UnpicklingError(
             f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only the statistics '
-            'methods of mmengine\'s HistoryBuffer are allowed'
+            "methods of mmengine's HistoryBuffer are allowed"
         )
     return getattr(owner, name)
 

@@ -64,8 +64,9 @@ def mgd_distiller(
         },
         loss_forward_mappings={
             f'loss_mgd_{source}{i}': dict(
-                preds_S=dict(from_student=True, recorder='feats', data_idx=i,
-                             connector=f'mgd_{source}{i}'),
+                preds_S=dict(
+                    from_student=True, recorder='feats', data_idx=i, connector=f'mgd_{source}{i}'
+                ),
                 preds_T=dict(from_student=False, recorder='feats', data_idx=i),
             )
             for i in indices

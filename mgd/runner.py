@@ -17,8 +17,12 @@ from mgd.checks import check_cfg_options
 __all__ = ['DictAction', 'load_config', 'setup_launcher']
 
 
-def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None,
-                allow_new_keys: bool = False) -> Config:
+def load_config(
+    path: str,
+    cfg_options: dict | None = None,
+    work_dir: str | None = None,
+    allow_new_keys: bool = False,
+) -> Config:
     """Reads a config, applies ``--cfg-options`` and sets ``work_dir``.
 
     The default work dir is ``work_dirs/<config name>`` as in every OpenMMLab tool. Unless

@@ -33,8 +33,14 @@ TIMEOUT = 120
 
 def run_fresh(code: str) -> subprocess.CompletedProcess:
     """Runs ``code`` in a new interpreter; returns its exit status and its output."""
-    return subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT, check=False)
+    return subprocess.run(
+        [sys.executable, '-c', code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
 
 
 # --- import mmrazor.models on torch 2 ------------------------------------------------------
@@ -88,8 +94,12 @@ def toy_runner(work_dir, max_iters: int, name: str, **kwargs) -> Runner:
         model=_ToyModel(),
         work_dir=str(work_dir),
         experiment_name=name,
-        train_dataloader=dict(dataset=_ToyDataset(), batch_size=2, collate_fn=dict(
-            type='default_collate'), sampler=dict(type='DefaultSampler', shuffle=False)),
+        train_dataloader=dict(
+            dataset=_ToyDataset(),
+            batch_size=2,
+            collate_fn=dict(type='default_collate'),
+            sampler=dict(type='DefaultSampler', shuffle=False),
+        ),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         param_scheduler=dict(type='MultiStepLR', milestones=[2], by_epoch=False),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
@@ -140,9 +150,14 @@ except ImportError as err:
     assert result.stdout.count('REFUSED Weights only load failed') == 2, result.stdout
     assert 'LOADED' not in result.stdout
     # what our allowlist adds, as found in this checkpoint (numpy 1.x module paths)
-    for name in ('mmengine.logging.history_buffer.HistoryBuffer', 'numpy.ndarray',
-                 'numpy.core.multiarray._reconstruct', 'numpy.core.multiarray.scalar',
-                 'numpy.dtype', 'builtins.getattr'):
+    for name in (
+        'mmengine.logging.history_buffer.HistoryBuffer',
+        'numpy.ndarray',
+        'numpy.core.multiarray._reconstruct',
+        'numpy.core.multiarray.scalar',
+        'numpy.dtype',
+        'builtins.getattr',
+    ):
         assert f"'{name}'" in result.stdout, name
     # stock mmrazor 1.0.0 does not import on this torch
     assert 'MMRAZOR FAILED' in result.stdout and 'MMRAZOR IMPORTED' not in result.stdout
@@ -165,8 +180,9 @@ def test_mmengine_load_checkpoint_and_resume(runner_checkpoint, tmp_path):
     load_checkpoint(fresh, str(path))
     torch.testing.assert_close(fresh.linear.weight, model.linear.weight)
 
-    runner = toy_runner(tmp_path, 5, f'mgd_compat_resume_{id(tmp_path)}', load_from=str(path),
-                        resume=True)
+    runner = toy_runner(
+        tmp_path, 5, f'mgd_compat_resume_{id(tmp_path)}', load_from=str(path), resume=True
+    )
     runner.train()
     assert runner.iter == 5
     # the 3 logged losses came back from the checkpoint's message hub, 2 new ones were added
@@ -184,10 +200,13 @@ class _GetattrPayload:
         return getattr, (HistoryBuffer.min, '__globals__')
 
 
-@pytest.mark.parametrize('payload,message', [
-    (_Payload(), 'Unsupported global'),
-    (_GetattrPayload(), 'refusing getattr'),
-])
+@pytest.mark.parametrize(
+    'payload,message',
+    [
+        (_Payload(), 'Unsupported global'),
+        (_GetattrPayload(), 'refusing getattr'),
+    ],
+)
 def test_other_globals_still_refused(tmp_path, payload, message):
     path = tmp_path / 'payload.pth'
     torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': payload}, path)
@@ -207,29 +226,72 @@ def test_allowlist_has_no_code_execution_entries():
 def tiny_retinanet(base_channels: int, pretrained: bool) -> dict:
     init_cfg = dict(type='Pretrained', checkpoint='torchvision://resnet18') if pretrained else None
     return dict(
-        _scope_='mmdet', type='RetinaNet',
-        data_preprocessor=dict(type='DetDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1],
-                               bgr_to_rgb=True, pad_size_divisor=32),
-        backbone=dict(type='ResNet', depth=18, base_channels=base_channels, num_stages=4,
-                      out_indices=(1, 2, 3), norm_cfg=dict(type='BN'), init_cfg=init_cfg),
-        neck=dict(type='FPN', in_channels=[2 * base_channels, 4 * base_channels,
-                                           8 * base_channels],
-                  out_channels=32, start_level=0, add_extra_convs='on_input', num_outs=5),
+        _scope_='mmdet',
+        type='RetinaNet',
+        data_preprocessor=dict(
+            type='DetDataPreprocessor',
+            mean=[0, 0, 0],
+            std=[1, 1, 1],
+            bgr_to_rgb=True,
+            pad_size_divisor=32,
+        ),
+        backbone=dict(
+            type='ResNet',
+            depth=18,
+            base_channels=base_channels,
+            num_stages=4,
+            out_indices=(1, 2, 3),
+            norm_cfg=dict(type='BN'),
+            init_cfg=init_cfg,
+        ),
+        neck=dict(
+            type='FPN',
+            in_channels=[2 * base_channels, 4 * base_channels, 8 * base_channels],
+            out_channels=32,
+            start_level=0,
+            add_extra_convs='on_input',
+            num_outs=5,
+        ),
         bbox_head=dict(
-            type='RetinaHead', num_classes=6, in_channels=32, stacked_convs=1, feat_channels=32,
-            anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
-                                  scales_per_octave=3, ratios=[0.5, 1.0, 2.0],
-                                  strides=[8, 16, 32, 64, 128]),
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
-                            target_stds=[1.0] * 4),
+            type='RetinaHead',
+            num_classes=6,
+            in_channels=32,
+            stacked_convs=1,
+            feat_channels=32,
+            anchor_generator=dict(
+                type='AnchorGenerator',
+                octave_base_scale=4,
+                scales_per_octave=3,
+                ratios=[0.5, 1.0, 2.0],
+                strides=[8, 16, 32, 64, 128],
+            ),
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[1.0] * 4
+            ),
             loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
-            loss_bbox=dict(type='L1Loss')),
-        train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
-                                     min_pos_iou=0, ignore_iof_thr=-1),
-                       sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1,
-                       debug=False),
-        test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05,
-                      nms=dict(type='nms', iou_threshold=0.5), max_per_img=10))
+            loss_bbox=dict(type='L1Loss'),
+        ),
+        train_cfg=dict(
+            assigner=dict(
+                type='MaxIoUAssigner',
+                pos_iou_thr=0.5,
+                neg_iou_thr=0.4,
+                min_pos_iou=0,
+                ignore_iof_thr=-1,
+            ),
+            sampler=dict(type='PseudoSampler'),
+            allowed_border=-1,
+            pos_weight=-1,
+            debug=False,
+        ),
+        test_cfg=dict(
+            nms_pre=100,
+            min_bbox_size=0,
+            score_thr=0.05,
+            nms=dict(type='nms', iou_threshold=0.5),
+            max_per_img=10,
+        ),
+    )
 
 
 def test_teacher_never_initialised_from_a_download(monkeypatch):
@@ -245,10 +307,14 @@ def test_teacher_never_initialised_from_a_download(monkeypatch):
     monkeypatch.setattr(urllib.request, 'urlopen', no_network)
 
     with DefaultScope.overwrite_default_scope('mmrazor'):
-        algorithm = MODELS.build(dict(
-            type='MGDDistill', architecture=tiny_retinanet(16, pretrained=False),
-            teacher=tiny_retinanet(32, pretrained=True),
-            distiller=mgd_distiller('neck', range(5), 32, 32, 2e-5, 0.65)))
+        algorithm = MODELS.build(
+            dict(
+                type='MGDDistill',
+                architecture=tiny_retinanet(16, pretrained=False),
+                teacher=tiny_retinanet(32, pretrained=True),
+                distiller=mgd_distiller('neck', range(5), 32, 32, 2e-5, 0.65),
+            )
+        )
     teacher_before = {k: v.clone() for k, v in algorithm.teacher.state_dict().items()}
 
     algorithm.init_weights()

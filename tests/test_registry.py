@@ -39,9 +39,13 @@ class _Toy(BaseModel):
 
 
 def distill_cfg(**scope) -> dict:
-    return dict(type='MGDDistill', architecture=_Toy(4), teacher=_Toy(8),
-                distiller=mgd_distiller('neck', [0], 4, 8, alpha_mgd=2e-5, lambda_mgd=0.65),
-                **scope)
+    return dict(
+        type='MGDDistill',
+        architecture=_Toy(4),
+        teacher=_Toy(8),
+        distiller=mgd_distiller('neck', [0], 4, 8, alpha_mgd=2e-5, lambda_mgd=0.65),
+        **scope,
+    )
 
 
 CONFIGS = {

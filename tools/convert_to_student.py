@@ -9,9 +9,9 @@ import argparse
 import os
 import os.path as osp
 
-import mgd  # noqa: F401  (lets torch.load read mmengine checkpoints)
 import torch
 
+import mgd  # noqa: F401  (lets torch.load read mmengine checkpoints)
 from mgd.checkpoint import distill_to_student
 
 

@@ -45,10 +45,11 @@ def last_checkpoint(run_dir: str) -> str:
 
 def count_student_params(config: str) -> int:
     """Parameters of the model a config evaluates (the student for distillation configs)."""
-    import mgd  # noqa: F401
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmrazor.registry import MODELS
+
+    import mgd  # noqa: F401
 
     cfg = Config.fromfile(osp.join(ROOT, config))
     model_cfg = cfg.model.get('architecture', cfg.model)
@@ -61,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/demo_neu_det')
-    parser.add_argument('--epochs', type=int, default=None, help='override every run\'s epochs')
+    parser.add_argument('--epochs', type=int, default=None, help="override every run's epochs")
     parser.add_argument('--quick', action='store_true', help='tiny data and 1 epoch (tests)')
     args = parser.parse_args()
 
@@ -74,12 +75,16 @@ def main() -> None:
 
     if not osp.isfile(osp.join(data_root, 'annotations', 'instances_val.json')):
         print(f'>> generating the synthetic data set in {data_root}', flush=True)
-        run([PYTHON, 'tools/misc/make_demo_data.py', data_root, *sizes],
-            osp.join(work_dir, 'make_data.log'))
+        run(
+            [PYTHON, 'tools/misc/make_demo_data.py', data_root, *sizes],
+            osp.join(work_dir, 'make_data.log'),
+        )
 
     # data_root is resolved into each dataloader when the config loads: set every use.
     ann_val = osp.join(data_root, 'annotations', 'instances_val.json')
-    common = [f'{split}_dataloader.dataset.data_root={data_root}/' for split in ('train', 'val', 'test')]
+    common = [
+        f'{split}_dataloader.dataset.data_root={data_root}/' for split in ('train', 'val', 'test')
+    ]
     common += [f'val_evaluator.ann_file={ann_val}', f'test_evaluator.ann_file={ann_val}']
     if epochs:
         common += [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
@@ -100,16 +105,31 @@ def main() -> None:
             train = [PYTHON, 'tools/train.py', config]
             how = 'tools/train.py'
         print(f'>> training the {name} ({config}) with {how}', flush=True)
-        run([*train, '--work-dir', run_dir, '--cfg-options', *options],
-            osp.join(work_dir, f'train_{name}.log'))
+        run(
+            [*train, '--work-dir', run_dir, '--cfg-options', *options],
+            osp.join(work_dir, f'train_{name}.log'),
+        )
         print(f'>> testing the {name}', flush=True)
-        run([PYTHON, 'tools/test.py', config, last_checkpoint(run_dir), '--work-dir', run_dir,
-             '--cfg-options', *test_options], osp.join(work_dir, f'test_{name}.log'))
+        run(
+            [
+                PYTHON,
+                'tools/test.py',
+                config,
+                last_checkpoint(run_dir),
+                '--work-dir',
+                run_dir,
+                '--cfg-options',
+                *test_options,
+            ],
+            osp.join(work_dir, f'test_{name}.log'),
+        )
         with open(osp.join(run_dir, 'test_metrics.json')) as f:
             metrics[name] = json.load(f)
 
-    rows = ['| model | parameters | bbox mAP | AP50 | AP_S | AP_M | AP_L |',
-            '|---|---|---|---|---|---|---|']
+    rows = [
+        '| model | parameters | bbox mAP | AP50 | AP_S | AP_M | AP_L |',
+        '|---|---|---|---|---|---|---|',
+    ]
     keys = ['bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l']
     for name, config in CONFIGS.items():
         # A barely trained model can predict nothing, and CocoMetric then reports nothing.

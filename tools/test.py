@@ -8,9 +8,9 @@ import argparse
 import json
 import os.path as osp
 
-import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
 from mmengine.runner import Runner
 
+import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.checks import check_data
 from mgd.runner import DictAction, load_config, setup_launcher
 
@@ -19,12 +19,21 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where the test log goes (default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--work-dir', help='where the test log goes (default: work_dirs/<config name>)'
+    )
     parser.add_argument('--out', help='also dump the raw predictions to this .pkl file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. test_dataloader.batch_size=1')
-    parser.add_argument('--allow-new-keys', action='store_true',
-                        help='let --cfg-options add keys that the config does not have')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. test_dataloader.batch_size=1',
+    )
+    parser.add_argument(
+        '--allow-new-keys',
+        action='store_true',
+        help='let --cfg-options add keys that the config does not have',
+    )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
@@ -39,9 +48,10 @@ def main():
         # The distillation checkpoint holds every weight: don't fetch the teacher's again.
         cfg.model.teacher_ckpt = None
     if args.out:
-        cfg.test_evaluator = [*([cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict)
-                                else cfg.test_evaluator),
-                              dict(type='DumpResults', out_file_path=args.out)]
+        cfg.test_evaluator = [
+            *([cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) else cfg.test_evaluator),
+            dict(type='DumpResults', out_file_path=args.out),
+        ]
     setup_launcher(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

@@ -10,7 +10,13 @@ model = dict(
     teacher=dict(cfg_path='{{fileDirname}}/retinanet_r18-w32_demo.py'),
     teacher_ckpt='work_dirs/demo/teacher/epoch_12.pth',
     inherit=('neck', 'bbox_head'),
-    distiller=mgd_distiller(source='neck', feature_indices=range(5), student_channels=64,
-                            teacher_channels=64, alpha_mgd=2e-5, lambda_mgd=0.65),
+    distiller=mgd_distiller(
+        source='neck',
+        feature_indices=range(5),
+        student_channels=64,
+        teacher_channels=64,
+        alpha_mgd=2e-5,
+        lambda_mgd=0.65,
+    ),
 )
 find_unused_parameters = False

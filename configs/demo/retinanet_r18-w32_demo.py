@@ -18,27 +18,44 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(200, 200), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
-dataset = dict(type='CocoDataset', data_root=data_root, metainfo=metainfo,
-               data_prefix=dict(img='images/'))
+dataset = dict(
+    type='CocoDataset', data_root=data_root, metainfo=metainfo, data_prefix=dict(img='images/')
+)
 train_dataloader = dict(
-    batch_size=8, num_workers=1, persistent_workers=True,
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(dataset, ann_file='annotations/instances_train.json',
-                 filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline),
+    dataset=dict(
+        dataset,
+        ann_file='annotations/instances_train.json',
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline,
+    ),
 )
 val_dataloader = dict(
-    batch_size=8, num_workers=1, persistent_workers=True, drop_last=False,
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(dataset, ann_file='annotations/instances_val.json', test_mode=True,
-                 pipeline=test_pipeline),
+    dataset=dict(
+        dataset, ann_file='annotations/instances_val.json', test_mode=True, pipeline=test_pipeline
+    ),
 )
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
-                     metric='bbox', format_only=False)
+val_evaluator = dict(
+    type='CocoMetric',
+    ann_file=data_root + 'annotations/instances_val.json',
+    metric='bbox',
+    format_only=False,
+)
 test_evaluator = val_evaluator
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=12)

@@ -55,7 +55,10 @@ class MGDConnector(BaseConnector):
                 f'lambda_mgd must be in [0, 1), got {lambda_mgd}: it is the fraction of the '
                 'student feature that is masked, and 1 would leave nothing to distil from.'
             )
-        for name, value in (('student_channels', student_channels), ('teacher_channels', teacher_channels)):
+        for name, value in (
+            ('student_channels', student_channels),
+            ('teacher_channels', teacher_channels),
+        ):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f'{name} must be a positive int, got {value!r}')
         self.student_channels = student_channels
@@ -79,7 +82,7 @@ class MGDConnector(BaseConnector):
             raise ValueError(
                 f'{type(self).__name__} expects an N×{self.student_channels}×H×W student '
                 f'feature, got shape {tuple(feature.shape)}: set student_channels to the '
-                'recorded feature\'s channel count.'
+                "recorded feature's channel count."
             )
         if self.align is not None:
             feature = self.align(feature)

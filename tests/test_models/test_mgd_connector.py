@@ -52,8 +52,10 @@ def test_everything_masked_leaves_the_bias_only_path(monkeypatch):
     c, h, w = 3, 4, 5
     connector = MGDConnector(2, c, lambda_mgd=0.5)
     monkeypatch.setattr(
-        connector_module, 'random_mask', lambda feature, _, on_channel: random_mask(
-            feature, 1.0, on_channel))
+        connector_module,
+        'random_mask',
+        lambda feature, _, on_channel: random_mask(feature, 1.0, on_channel),
+    )
     out = connector(torch.randn(2, 2, h, w))
 
     b0 = connector.generation[0].bias.detach()
@@ -157,8 +159,14 @@ def test_gradients_reach_the_student_feature_and_every_parameter():
 
     assert feature.grad is not None and feature.grad.abs().sum() > 0
     params = dict(connector.named_parameters())
-    assert set(params) == {'align.weight', 'align.bias', 'generation.0.weight',
-                           'generation.0.bias', 'generation.2.weight', 'generation.2.bias'}
+    assert set(params) == {
+        'align.weight',
+        'align.bias',
+        'generation.0.weight',
+        'generation.0.bias',
+        'generation.2.weight',
+        'generation.2.bias',
+    }
     for name, param in params.items():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 

@@ -14,8 +14,10 @@ def test_value_against_hand_computation():
 
     torch.manual_seed(0)
     student, teacher = torch.randn(3, 2, 4, 5), torch.randn(3, 2, 4, 5)
-    by_hand = sum((s - t) ** 2 for s, t in zip(student.flatten().tolist(),
-                                                 teacher.flatten().tolist(), strict=True))
+    by_hand = sum(
+        (s - t) ** 2
+        for s, t in zip(student.flatten().tolist(), teacher.flatten().tolist(), strict=True)
+    )
     expected = 2e-5 * by_hand / 3
     assert MGDLoss(2e-5)(student, teacher).item() == pytest.approx(expected, rel=1e-6)
 

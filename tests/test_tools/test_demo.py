@@ -19,7 +19,9 @@ STUDENT_CONFIG = osp.join(ROOT, 'configs/demo/retinanet_r18-w16_demo.py')
 
 def run(*cmd: str) -> str:
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
+    assert (
+        result.returncode == 0
+    ), f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
     return result.stdout
 
 
@@ -28,8 +30,9 @@ def demo(tmp_path_factory):
     """Runs ``tools/demo.py --quick`` once; returns (work_dir, stdout)."""
     base = tmp_path_factory.mktemp('demo')
     work_dir, data_root = str(base / 'work'), str(base / 'data')
-    out = run(sys.executable, 'tools/demo.py', '--quick', '--work-dir', work_dir,
-              '--data-root', data_root)
+    out = run(
+        sys.executable, 'tools/demo.py', '--quick', '--work-dir', work_dir, '--data-root', data_root
+    )
     return work_dir, out
 
 
@@ -67,7 +70,9 @@ def test_mgd_run_is_distributed_with_inheriting(demo):
     assert 'tools/dist_train.sh with 2 processes' in out
     with open(osp.join(work_dir, 'train_mgd.log')) as f:
         log = f.read()
-    assert 'Distributed training: True' in log and 'GPU number: 2' in log  # mmengine's words for world size
+    assert (
+        'Distributed training: True' in log and 'GPU number: 2' in log
+    )  # mmengine's words for world size
     assert re.search(r'Inheriting strategy: copied \d+ tensors', log)
     # one distill loss per FPN level next to the student's losses
     for level in range(5):
@@ -94,7 +99,9 @@ def test_convert_to_student_loads_strictly(demo, tmp_path):
 
     converted = torch.load(out, map_location='cpu')
     assert set(converted) == {'state_dict', 'meta'}
-    assert not any(k.startswith(('teacher', 'distiller', 'architecture')) for k in converted['state_dict'])
+    assert not any(
+        k.startswith(('teacher', 'distiller', 'architecture')) for k in converted['state_dict']
+    )
     cfg = Config.fromfile(STUDENT_CONFIG)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         student = MODELS.build(cfg.model)
@@ -107,10 +114,24 @@ def test_convert_to_student_loads_strictly(demo, tmp_path):
 def test_converted_student_tests_with_the_stock_student_config(demo, tmp_path):
     work_dir, _ = demo
     out = str(tmp_path / 'student.pth')
-    run(sys.executable, 'tools/convert_to_student.py', last_checkpoint(osp.join(work_dir, 'mgd')), out)
+    run(
+        sys.executable,
+        'tools/convert_to_student.py',
+        last_checkpoint(osp.join(work_dir, 'mgd')),
+        out,
+    )
     data_root = osp.join(osp.dirname(work_dir), 'data')
     ann = osp.join(data_root, 'annotations', 'instances_val.json')
-    stdout = run(sys.executable, 'tools/test.py', STUDENT_CONFIG, out, '--work-dir', str(tmp_path),
-                 '--cfg-options', f'test_dataloader.dataset.data_root={data_root}/',
-                 f'test_evaluator.ann_file={ann}', 'model.test_cfg.score_thr=0.0')
+    stdout = run(
+        sys.executable,
+        'tools/test.py',
+        STUDENT_CONFIG,
+        out,
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        f'test_dataloader.dataset.data_root={data_root}/',
+        f'test_evaluator.ann_file={ann}',
+        'model.test_cfg.score_thr=0.0',
+    )
     assert re.search(r'^coco/bbox_mAP: [\d.]+$', stdout, re.M)

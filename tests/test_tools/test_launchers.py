@@ -17,29 +17,49 @@ def fake_srun(tmp_path):
     srun = bin_dir / 'srun'
     srun.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$SRUN_ARGS_FILE"\n')
     srun.chmod(0o755)
-    env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}',
-               SRUN_ARGS_FILE=str(tmp_path / 'argv'), GPUS='16', GPUS_PER_NODE='8')
+    env = dict(
+        os.environ,
+        PATH=f'{bin_dir}:{os.environ["PATH"]}',
+        SRUN_ARGS_FILE=str(tmp_path / 'argv'),
+        GPUS='16',
+        GPUS_PER_NODE='8',
+    )
     return env, tmp_path / 'argv'
 
 
 def test_slurm_train_passes_resources_and_arguments(tmp_path):
     env, argv_file = fake_srun(tmp_path)
-    subprocess.run(['bash', 'tools/slurm_train.sh', 'gpu', 'mgd-job', 'configs/x.py', 'work_dirs/x',
-                    '--amp'], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        ['bash', 'tools/slurm_train.sh', 'gpu', 'mgd-job', 'configs/x.py', 'work_dirs/x', '--amp'],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     argv = argv_file.read_text().split('\n')
     assert argv[:3] == ['-p', 'gpu', '--job-name=mgd-job']
     assert '--ntasks=16' in argv and '--ntasks-per-node=8' in argv and '--gres=gpu:8' in argv
-    tail = argv[argv.index(next(a for a in argv if a.endswith('tools/train.py'))):]
-    assert tail[1:] == ['configs/x.py', '--work-dir=work_dirs/x', '--launcher', 'slurm', '--amp', '']
+    tail = argv[argv.index(next(a for a in argv if a.endswith('tools/train.py'))) :]
+    assert tail[1:] == [
+        'configs/x.py',
+        '--work-dir=work_dirs/x',
+        '--launcher',
+        'slurm',
+        '--amp',
+        '',
+    ]
 
 
 def test_slurm_test_passes_checkpoint(tmp_path):
     env, argv_file = fake_srun(tmp_path)
-    subprocess.run(['bash', 'tools/slurm_test.sh', 'gpu', 'job', 'configs/x.py', 'ckpt.pth'],
-                   cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        ['bash', 'tools/slurm_test.sh', 'gpu', 'job', 'configs/x.py', 'ckpt.pth'],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     argv = argv_file.read_text().split('\n')
     i = argv.index(next(a for a in argv if a.endswith('tools/test.py')))
-    assert argv[i + 1:i + 5] == ['configs/x.py', 'ckpt.pth', '--launcher', 'slurm']
+    assert argv[i + 1 : i + 5] == ['configs/x.py', 'ckpt.pth', '--launcher', 'slurm']
 
 
 def free_port() -> int:
@@ -50,8 +70,15 @@ def free_port() -> int:
 
 def test_setup_launcher_uses_gloo_without_cuda_for_slurm():
     # What srun sets for a 1-task job; MASTER_* as a user's sbatch script exports them.
-    env = dict(os.environ, SLURM_PROCID='0', SLURM_NTASKS='1', SLURM_LOCALID='0',
-               MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()), CUDA_VISIBLE_DEVICES='')
+    env = dict(
+        os.environ,
+        SLURM_PROCID='0',
+        SLURM_NTASKS='1',
+        SLURM_LOCALID='0',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(free_port()),
+        CUDA_VISIBLE_DEVICES='',
+    )
     code = textwrap.dedent("""
         import torch.distributed as dist
         from mmengine.config import Config

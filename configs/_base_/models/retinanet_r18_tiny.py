@@ -51,7 +51,11 @@ model = dict(
     ),
     train_cfg=dict(
         assigner=dict(
-            type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0, ignore_iof_thr=-1
+            type='MaxIoUAssigner',
+            pos_iou_thr=0.5,
+            neg_iou_thr=0.4,
+            min_pos_iou=0,
+            ignore_iof_thr=-1,
         ),
         sampler=dict(type='PseudoSampler'),
         allowed_border=-1,

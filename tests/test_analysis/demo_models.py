@@ -53,7 +53,7 @@ def demo_checkpoints(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope='session')
 def image_dir(tmp_path_factory) -> Path:
-    """Two 120x90 (W x H) noise JPEGs: the demo pipeline resizes them to 200x150."""
+    """Two 120x90 (W x H) noise JPEGs: the demo pipeline resizes them to 256x192."""
     import mmcv
 
     folder = tmp_path_factory.mktemp('images')

@@ -45,13 +45,13 @@ def test_a_distillation_checkpoint_loads_its_student(demo_checkpoints):
 def test_attention_maps_follow_the_test_pipeline_and_fpn_strides(demo_checkpoints, image_dir):
     model = build_model(TEACHER_CFG, demo_checkpoints['teacher'])
     inputs, sample = load_image(model, str(image_dir / 'a.jpg'))
-    # 120x90 -> Resize(200, 200, keep_ratio) -> 200x150, padded to multiples of 32: 224x160
-    assert tuple(sample.img_shape) == (150, 200)
-    assert tuple(inputs.shape) == (1, 3, 160, 224)
+    # 120x90 -> Resize(256, 256, keep_ratio) -> 256x192, already multiples of 32: no padding
+    assert tuple(sample.img_shape) == (192, 256)
+    assert tuple(inputs.shape) == (1, 3, 192, 256)
     image, levels = attention_maps(model, str(image_dir / 'a.jpg'))
-    assert image.shape == (150, 200, 3) and image.dtype == np.uint8
+    assert image.shape == (192, 256, 3) and image.dtype == np.uint8
     assert [name for name, _ in levels] == ['P3', 'P4', 'P5', 'P6', 'P7']
-    assert [m.shape for _, m in levels] == [(20, 28), (10, 14), (5, 7), (3, 4), (2, 2)]
+    assert [m.shape for _, m in levels] == [(24, 32), (12, 16), (6, 8), (3, 4), (2, 2)]
     for _, attention in levels:
         assert attention.min() == 0 and attention.max() == pytest.approx(1)
 

@@ -10,6 +10,7 @@ import pickle
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import mgd  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
 
@@ -17,6 +18,7 @@ import mgd  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
@@ -27,6 +29,10 @@ from torch.utils.data import Dataset
 
 from mgd.compat import mmengine_checkpoint_globals
 from mgd.configs import mgd_distiller
+
+TINY_RETINANET = str(
+    Path(__file__).resolve().parents[1] / 'configs' / '_base_' / 'models' / 'retinanet_r18_tiny.py'
+)
 
 TIMEOUT = 120
 
@@ -224,74 +230,13 @@ def test_allowlist_has_no_code_execution_entries():
 
 
 def tiny_retinanet(base_channels: int, pretrained: bool) -> dict:
-    init_cfg = dict(type='Pretrained', checkpoint='torchvision://resnet18') if pretrained else None
-    return dict(
-        _scope_='mmdet',
-        type='RetinaNet',
-        data_preprocessor=dict(
-            type='DetDataPreprocessor',
-            mean=[0, 0, 0],
-            std=[1, 1, 1],
-            bgr_to_rgb=True,
-            pad_size_divisor=32,
-        ),
-        backbone=dict(
-            type='ResNet',
-            depth=18,
-            base_channels=base_channels,
-            num_stages=4,
-            out_indices=(1, 2, 3),
-            norm_cfg=dict(type='BN'),
-            init_cfg=init_cfg,
-        ),
-        neck=dict(
-            type='FPN',
-            in_channels=[2 * base_channels, 4 * base_channels, 8 * base_channels],
-            out_channels=32,
-            start_level=0,
-            add_extra_convs='on_input',
-            num_outs=5,
-        ),
-        bbox_head=dict(
-            type='RetinaHead',
-            num_classes=6,
-            in_channels=32,
-            stacked_convs=1,
-            feat_channels=32,
-            anchor_generator=dict(
-                type='AnchorGenerator',
-                octave_base_scale=4,
-                scales_per_octave=3,
-                ratios=[0.5, 1.0, 2.0],
-                strides=[8, 16, 32, 64, 128],
-            ),
-            bbox_coder=dict(
-                type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[1.0] * 4
-            ),
-            loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
-            loss_bbox=dict(type='L1Loss'),
-        ),
-        train_cfg=dict(
-            assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.5,
-                neg_iou_thr=0.4,
-                min_pos_iou=0,
-                ignore_iof_thr=-1,
-            ),
-            sampler=dict(type='PseudoSampler'),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False,
-        ),
-        test_cfg=dict(
-            nms_pre=100,
-            min_bbox_size=0,
-            score_thr=0.05,
-            nms=dict(type='nms', iou_threshold=0.5),
-            max_per_img=10,
-        ),
-    )
+    """The demo's tiny RetinaNet (configs/_base_/models), optionally with an ImageNet init."""
+    model = Config.fromfile(TINY_RETINANET).model
+    model.merge(dict(_scope_='mmdet', backbone=dict(base_channels=base_channels)))
+    model.neck.in_channels = [2 * base_channels, 4 * base_channels, 8 * base_channels]
+    if pretrained:
+        model.backbone.init_cfg = dict(type='Pretrained', checkpoint='torchvision://resnet18')
+    return model.to_dict()
 
 
 def test_teacher_never_initialised_from_a_download(monkeypatch):
@@ -312,7 +257,7 @@ def test_teacher_never_initialised_from_a_download(monkeypatch):
                 type='MGDDistill',
                 architecture=tiny_retinanet(16, pretrained=False),
                 teacher=tiny_retinanet(32, pretrained=True),
-                distiller=mgd_distiller('neck', range(5), 32, 32, 2e-5, 0.65),
+                distiller=mgd_distiller('neck', range(5), 64, 64, 2e-5, 0.65),
             )
         )
     teacher_before = {k: v.clone() for k, v in algorithm.teacher.state_dict().items()}

@@ -54,18 +54,32 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize('scope', [{}, dict(_scope_='mmrazor')], ids=['plain', 'scoped'])
+# Each case fixes the default scope itself: a Runner or inferencer run earlier in the same
+# process leaves its scope (e.g. mmdet) current, under which unprefixed mmrazor names fail.
+BUILDS = {
+    'plain': ('mmrazor', '', {}),  # what mmrazor's own configs do
+    'scoped': ('mmdet', '', dict(_scope_='mmrazor')),
+    'prefixed': ('mmdet', 'mmrazor.', {}),  # what our configs do (mgd_distiller, MGDDistill)
+}
+
+
+@pytest.mark.parametrize('how', list(BUILDS))
 @pytest.mark.parametrize('name', list(CONFIGS))
-def test_our_names_build_our_classes(name, scope):
+def test_our_names_build_our_classes(name, how):
     kwargs, cls = CONFIGS[name]
-    built = MODELS.build(dict(type=name, **kwargs, **scope))
+    default_scope, prefix, scope = BUILDS[how]
+    with DefaultScope.overwrite_default_scope(default_scope):
+        built = MODELS.build(dict(type=prefix + name, **kwargs, **scope))
     assert type(built) is cls
     assert type(built).__module__.startswith('mgd.models.')
 
 
-@pytest.mark.parametrize('scope', [{}, dict(_scope_='mmrazor')], ids=['plain', 'scoped'])
-def test_mgd_distill_builds_with_our_connector_and_loss(scope):
-    algorithm = MODELS.build(distill_cfg(**scope))
+@pytest.mark.parametrize('how', list(BUILDS))
+def test_mgd_distill_builds_with_our_connector_and_loss(how):
+    default_scope, prefix, scope = BUILDS[how]
+    cfg = dict(distill_cfg(**scope), type=prefix + 'MGDDistill')
+    with DefaultScope.overwrite_default_scope(default_scope):
+        algorithm = MODELS.build(cfg)
     assert type(algorithm) is MGDDistill
     assert type(algorithm.distiller.connectors['mgd_neck0']) is MGDConnector
     assert type(algorithm.distiller.distill_losses['loss_mgd_neck0']) is MGDLoss
@@ -79,8 +93,9 @@ def test_reachable_with_scope_prefix_from_an_mmdet_config():
 
 
 def test_mmrazor_names_still_give_mmrazor_classes():
-    connector = MODELS.build(dict(type='MGDConnector', student_channels=4, teacher_channels=8))
-    loss = MODELS.build(dict(type='MGDLoss', alpha_mgd=2e-5))
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        connector = MODELS.build(dict(type='MGDConnector', student_channels=4, teacher_channels=8))
+        loss = MODELS.build(dict(type='MGDLoss', alpha_mgd=2e-5))
     assert type(connector) is MMRazorMGDConnector and type(connector) is not MGDConnector
     assert type(loss) is MMRazorMGDLoss and type(loss) is not MGDLoss
     assert MODELS.get('MaskedGenerativeConnector') is MGDConnector

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import mgd  # noqa: F401  (registers MobileNetV1 in mmpretrain's MODELS)
@@ -32,14 +33,15 @@ def test_parameter_count_matches_the_paper():
     # exactly 4,231,976 trainable parameters. The backbone alone (no fc) is 3.2M:
     # 4,231,976 - (1024 * 1000 + 1000).
     backbone = MobileNetV1()
-    classifier = MODELS.build(
-        dict(
-            type='ImageClassifier',
-            backbone=dict(type='MobileNetV1'),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=1000, in_channels=1024),
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # not a scope an earlier test left
+        classifier = MODELS.build(
+            dict(
+                type='ImageClassifier',
+                backbone=dict(type='MobileNetV1'),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LinearClsHead', num_classes=1000, in_channels=1024),
+            )
         )
-    )
     assert sum(p.numel() for p in backbone.parameters()) == 3_206_976
     assert sum(p.numel() for p in classifier.parameters()) == 4_231_976
 

@@ -32,6 +32,16 @@ def is_url(path: str) -> bool:
     return path.startswith(('http://', 'https://', 's3://', 'open-mmlab://', 'torchvision://'))
 
 
+def last_checkpoint(work_dir: str) -> str | None:
+    """The checkpoint that ``<work_dir>/last_checkpoint`` names (mmengine's CheckpointHook
+    writes it), or None when the work dir has no such file."""
+    pointer = os.path.join(work_dir, 'last_checkpoint')
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        return f.read().strip()
+
+
 def load_url(url: str) -> object:
     """Downloads ``url`` into torch's hub cache (rank 0 first) and reads it, weights only."""
     rank, world_size = get_dist_info()

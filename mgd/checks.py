@@ -32,6 +32,8 @@ from collections.abc import Iterator, Mapping
 from mmengine.config import Config
 from torch import Tensor, nn
 
+from mgd.checkpoint import last_checkpoint
+
 __all__ = [
     'check_cfg_options',
     'check_data',
@@ -428,11 +430,10 @@ def check_resume(cfg: Config) -> None:
         if not _is_remote(load_from) and not osp.isfile(load_from):
             raise FileNotFoundError(f'--resume: checkpoint {load_from!r} does not exist.')
         return
-    pointer = osp.join(cfg.work_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
+    target = last_checkpoint(cfg.work_dir)
+    if target is None:
         return  # mmengine starts from scratch (and says so): the first run of a job
-    with open(pointer) as f:
-        target = f.read().strip()
+    pointer = osp.join(cfg.work_dir, 'last_checkpoint')
     if not target or (not _is_remote(target) and not osp.isfile(target)):
         raise FileNotFoundError(
             f'--resume: {pointer} names {target!r}, which does not exist. Pass the checkpoint '

@@ -5,6 +5,7 @@ Kept here (not in ``tools/``) so that tests exercise the same code as the tools.
 
 from __future__ import annotations
 
+import argparse
 import os
 import os.path as osp
 
@@ -14,7 +15,26 @@ from mmengine.config import Config, DictAction
 
 from mgd.checks import check_cfg_options
 
-__all__ = ['DictAction', 'load_config', 'setup_launcher']
+__all__ = ['add_common_arguments', 'load_config', 'setup_launcher']
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds what ``tools/train.py`` and ``tools/test.py`` share; ``config`` comes first."""
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='output folder (default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. model.teacher_ckpt=/path/teacher.pth',
+    )
+    parser.add_argument(
+        '--allow-new-keys',
+        action='store_true',
+        help='let --cfg-options add keys that the config does not have',
+    )
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
 def load_config(

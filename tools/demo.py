@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from mgd.checkpoint import last_checkpoint
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
 CONFIGS = {
@@ -35,12 +37,6 @@ def run(cmd: list[str], log: str) -> None:
             tail = ''.join(f.readlines()[-30:])
         raise SystemExit(f'failed ({result.returncode}): {" ".join(cmd)}\n{tail}\nfull log: {log}')
     print(f'   done in {time.time() - start:.0f} s (log: {osp.relpath(log, ROOT)})', flush=True)
-
-
-def last_checkpoint(run_dir: str) -> str:
-    """The checkpoint mmengine's CheckpointHook saved last in ``run_dir``."""
-    with open(osp.join(run_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
 
 
 def count_student_params(config: str) -> int:

@@ -12,30 +12,14 @@ from mmengine.runner import Runner
 
 import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.checks import check_data
-from mgd.runner import DictAction, load_config, setup_launcher
+from mgd.runner import add_common_arguments, load_config, setup_launcher
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('config', help='config file')
+    add_common_arguments(parser)
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--work-dir', help='where the test log goes (default: work_dirs/<config name>)'
-    )
     parser.add_argument('--out', help='also dump the raw predictions to this .pkl file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. test_dataloader.batch_size=1',
-    )
-    parser.add_argument(
-        '--allow-new-keys',
-        action='store_true',
-        help='let --cfg-options add keys that the config does not have',
-    )
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
 
 

@@ -7,15 +7,12 @@ from mmengine.runner import Runner
 import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.checks import check_data, check_resume, check_teacher_ckpt
 from mgd.hooks import use_resumable_hooks
-from mgd.runner import DictAction, load_config, setup_launcher
+from mgd.runner import add_common_arguments, load_config, setup_launcher
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('config', help='config file')
-    parser.add_argument(
-        '--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)'
-    )
+    add_common_arguments(parser)
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -23,19 +20,6 @@ def parse_args():
         help='resume from this checkpoint, or (no value) from the latest in the work dir',
     )
     parser.add_argument('--amp', action='store_true', help='mixed precision (fp16 on CUDA)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. model.teacher_ckpt=/path/teacher.pth',
-    )
-    parser.add_argument(
-        '--allow-new-keys',
-        action='store_true',
-        help='let --cfg-options add keys that the config does not have',
-    )
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
 
 

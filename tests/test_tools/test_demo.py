@@ -13,6 +13,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
+from mgd.checkpoint import last_checkpoint
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDENT_CONFIG = osp.join(ROOT, 'configs/demo/retinanet_r18-w16_demo.py')
 
@@ -34,11 +36,6 @@ def demo(tmp_path_factory):
         sys.executable, 'tools/demo.py', '--quick', '--work-dir', work_dir, '--data-root', data_root
     )
     return work_dir, out
-
-
-def last_checkpoint(run_dir: str) -> str:
-    with open(osp.join(run_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
 
 
 def test_demo_prints_the_comparison_table(demo):

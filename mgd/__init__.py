@@ -1,10 +1,9 @@
-"""Masked Generative Distillation (ECCV 2022) as an mmrazor/mmdet/mmpretrain plugin."""
+"""Masked Generative Distillation (ECCV 2022) as an mmrazor/mmdet/mmpretrain plugin.
 
-from mgd import compat
-
-compat.apply()
-
-from mgd import hooks, models  # noqa: E402  (registers our classes; needs the fixes above)
+Importing ``mgd`` does nothing else: configs register what they use through
+``custom_imports = dict(imports=['mgd.models'])`` (which also applies the stack fixes of
+``mgd.utils.compat``), and ``mgd.``-scoped types (hooks, datasets) through ``mgd.registry``.
+"""
 
 __version__ = '0.1.0'
-__all__ = ['hooks', 'models', 'compat', '__version__']
+__all__ = ['__version__']

@@ -1,3 +1,4 @@
-"""Test-wide setup: ``import mgd`` first, so the stack fixes apply before mmrazor is imported."""
+"""Test-wide setup: ``import mgd.models`` first, so the stack fixes apply before mmrazor is
+imported."""
 
-import mgd  # noqa: F401
+import mgd.models  # noqa: F401

@@ -7,7 +7,7 @@ import re
 import urllib.error
 import urllib.request
 
-import mgd  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
+import mgd.models  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
 
 # isort: split
 
@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from mgd.checkpoint import distill_to_student, load_teacher, read_state_dict
+from mgd.models.algorithms.mgd_distill import load_teacher
+from mgd.utils.checkpoint import distill_to_student, read_state_dict
 
 
 def tiny_teacher() -> nn.Module:

@@ -12,7 +12,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import mgd  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
+import mgd.models  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
 
 # isort: split
 
@@ -27,8 +27,8 @@ from mmrazor.registry import MODELS
 from torch import nn
 from torch.utils.data import Dataset
 
-from mgd.compat import mmengine_checkpoint_globals
-from mgd.configs import mgd_distiller
+from mgd.models import mgd_distiller
+from mgd.utils.compat import mmengine_checkpoint_globals
 
 TINY_RETINANET = str(
     Path(__file__).resolve().parents[1] / 'configs' / '_base_' / 'models' / 'retinanet_r18_tiny.py'
@@ -52,7 +52,7 @@ def run_fresh(code: str) -> subprocess.CompletedProcess:
 # --- import mmrazor.models on torch 2 ------------------------------------------------------
 
 IMPORT_WITH_MGD = """
-import mgd
+import mgd.models
 import mmrazor.models
 from mmrazor.models import MGDConnector
 from mmrazor.structures.quantization import QConfigHandler

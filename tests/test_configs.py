@@ -23,7 +23,7 @@ from utils import (
     training_step,
 )
 
-import mgd.models.mgd_distill  # the module whose print_log a test records
+import mgd.models.algorithms.mgd_distill  # the module whose print_log a test records
 from mgd.models import build_teacher
 
 OTHER_TESTS = ('_base_', 'demo', 'neu_det')
@@ -98,7 +98,7 @@ def test_every_config_is_in_the_table():
 def test_settings_are_the_papers(path):
     setting = PAPER[config_id(path)]
     cfg = Config.fromfile(str(path))
-    assert cfg.custom_imports == dict(imports=['mgd'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(imports=['mgd.models'], allow_failed_imports=False)
     if setting is None:
         assert not is_distillation(cfg)
         return
@@ -238,7 +238,7 @@ def build_from_teacher_ckpt(path, monkeypatch, **student_head):
         if level >= 30:
             warnings.append(msg)
 
-    monkeypatch.setattr(mgd.models.mgd_distill, 'print_log', record_log)
+    monkeypatch.setattr(mgd.models.algorithms.mgd_distill, 'print_log', record_log)
     cfg = offline_config(RETINA, teacher_ckpt=str(path))
     cfg.model.architecture.bbox_head.update(student_head)
     return build_model(cfg), warnings

@@ -5,6 +5,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DATASETS
 from utils import (
     build_model,
     check_training_step,
@@ -16,7 +17,7 @@ from utils import (
     training_step,
 )
 
-from mgd.datasets.coco import NEU_DET_CLASSES
+from mgd.datasets.metainfo import NEU_DET_CLASSES
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'neu_det')
 DATASET = 'neu_det_detection.py'
@@ -36,9 +37,10 @@ def test_config_loads_with_neu_det_data(name):
     assert cfg.data_root == 'data/neu_det/'
     for split in ('train', 'val', 'test'):
         dataset = cfg[f'{split}_dataloader'].dataset
-        assert dataset.type == 'CocoDataset' and dataset.data_prefix == dict(img='images/')
+        assert dataset.type == 'mgd.NEUDETDataset' and dataset.data_prefix == dict(img='images/')
         assert dataset.ann_file == f'annotations/instances_{split}.json'
-        assert tuple(dataset.metainfo.classes) == NEU_DET_CLASSES
+        assert 'metainfo' not in dataset  # the classes come with the dataset class
+        assert DATASETS.get(dataset.type).METAINFO['classes'] == NEU_DET_CLASSES
     assert cfg.train_dataloader.batch_size == 8
     assert cfg.val_evaluator.type == 'CocoMetric' and cfg.val_evaluator.metric == 'bbox'
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import mgd  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
+import mgd.models  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
 
 # isort: split
 
@@ -16,8 +16,7 @@ from mmrazor.models.losses import MGDLoss as MMRazorMGDLoss
 from mmrazor.registry import MODELS
 from torch import nn
 
-from mgd.configs import mgd_distiller
-from mgd.models import MGDConnector, MGDDistill, MGDLoss
+from mgd.models import MGDConnector, MGDDistill, MGDLoss, mgd_distiller
 
 
 class _TupleConv(nn.Conv2d):

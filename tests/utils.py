@@ -14,7 +14,7 @@ from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 from torch import nn
 
-import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
+import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.models import MGDDistill
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,8 +11,10 @@ import os.path as osp
 
 import torch
 
-import mgd  # noqa: F401  (lets torch.load read mmengine checkpoints)
-from mgd.checkpoint import distill_to_student
+from mgd.utils import compat
+from mgd.utils.checkpoint import distill_to_student
+
+compat.allow_mmengine_checkpoints()  # lets torch.load read mmengine's checkpoints
 
 
 def main():

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from mgd.checkpoint import last_checkpoint
+from mmengine.runner import find_latest_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
@@ -41,17 +41,12 @@ def run(cmd: list[str], log: str) -> None:
 
 def count_student_params(config: str) -> int:
     """Parameters of the model a config evaluates (the student for distillation configs)."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmrazor.registry import MODELS
+    from mmengine.analysis import parameter_count
 
-    import mgd  # noqa: F401
+    import mgd.models  # noqa: F401  (registers the MGD classes)
+    from mgd.analysis.models import build_model
 
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    model_cfg = cfg.model.get('architecture', cfg.model)
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = MODELS.build(model_cfg)
-    return sum(p.numel() for p in model.parameters())
+    return parameter_count(build_model(osp.join(ROOT, config), init_weights=False))['']
 
 
 def main() -> None:
@@ -93,7 +88,8 @@ def main() -> None:
             prefix = 'model.architecture' if name == 'mgd' else 'model'
             test_options.append(f'{prefix}.test_cfg.score_thr=0.0')
         if name == 'mgd':
-            options.append(f'model.teacher_ckpt={last_checkpoint(osp.join(work_dir, "teacher"))}')
+            teacher_ckpt = find_latest_checkpoint(osp.join(work_dir, 'teacher'))
+            options.append(f'model.teacher_ckpt={teacher_ckpt}')
             options.append('train_dataloader.batch_size=4')  # 2 processes × 4 = 8, as the others
             train = ['bash', 'tools/dist_train.sh', config, '2']
             how = 'tools/dist_train.sh with 2 processes'
@@ -111,7 +107,7 @@ def main() -> None:
                 PYTHON,
                 'tools/test.py',
                 config,
-                last_checkpoint(run_dir),
+                find_latest_checkpoint(run_dir),
                 '--work-dir',
                 run_dir,
                 '--cfg-options',
@@ -142,7 +138,7 @@ def main() -> None:
     from mgd.analysis import demo_report
 
     print('>> attention maps, training curves and complexity of the three models', flush=True)
-    checkpoints = {name: last_checkpoint(osp.join(work_dir, name)) for name in CONFIGS}
+    checkpoints = {name: find_latest_checkpoint(osp.join(work_dir, name)) for name in CONFIGS}
     image = osp.join(data_root, 'images', 'val_0000.jpg')
     for what, path in demo_report(work_dir, CONFIGS, checkpoints, image).items():
         print(f'   {what}: {osp.relpath(path, ROOT)}')

@@ -10,9 +10,10 @@ import os.path as osp
 
 from mmengine.runner import Runner
 
-import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
-from mgd.checks import check_data
-from mgd.runner import add_common_arguments, load_config, setup_launcher
+import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
+from mgd.utils.checks import check_data
+from mgd.utils.config import add_common_arguments, load_config
+from mgd.utils.launch import setup_launcher
 
 
 def parse_args():

@@ -4,10 +4,10 @@ import argparse
 
 from mmengine.runner import Runner
 
-import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
-from mgd.checks import check_data, check_resume, check_teacher_ckpt
-from mgd.hooks import use_resumable_hooks
-from mgd.runner import add_common_arguments, load_config, setup_launcher
+import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
+from mgd.utils.checks import check_data, check_resume, check_teacher_ckpt
+from mgd.utils.config import add_common_arguments, load_config
+from mgd.utils.launch import setup_launcher
 
 
 def parse_args():
@@ -26,7 +26,6 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.allow_new_keys)
-    use_resumable_hooks(cfg)  # crash-safe checkpoints that hold the random generators' state
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')

@@ -1,8 +1,8 @@
 # MGD: RepPoints X101-DCN (teacher) -> RepPoints R50 2x, GN neck+head, COCO box mAP 38.6 -> 42.3.
 _base_ = ['mmdet::reppoints/reppoints-moment_r50_fpn-gn_head-gn_2x_coco.py']
-from mgd.configs import mgd_distiller
+from mgd.models import mgd_distiller
 
-custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
@@ -27,3 +27,7 @@ model = dict(
 
 # The authors' code clips gradients in every detection setting.
 optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+
+# Crash-safe checkpoints and an exact resume (mgd/engine/hooks.py).
+default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
+custom_hooks = [dict(type='mgd.RNGStateHook')]

@@ -1,8 +1,8 @@
 # MGD: RetinaNet X101-64x4d (teacher) -> RetinaNet R50 2x (student), COCO box mAP 37.4 -> 41.0.
 _base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py']
-from mgd.configs import mgd_distiller
+from mgd.models import mgd_distiller
 
-custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
@@ -23,3 +23,7 @@ model = dict(
 )
 
 optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+
+# Crash-safe checkpoints and an exact resume (mgd/engine/hooks.py).
+default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
+custom_hooks = [dict(type='mgd.RNGStateHook')]

@@ -1,9 +1,9 @@
 # MGD: SOLO R101 3x (teacher) -> SOLO R50 1x, COCO mask mAP 33.1 -> 36.2.
 # The student is mmdet's 1x SOLO R50 (33.1 mAP), as in the authors' code.
 _base_ = ['mmdet::solo/solo_r50_fpn_1x_coco.py']
-from mgd.configs import mgd_distiller
+from mgd.models import mgd_distiller
 
-custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
@@ -27,3 +27,7 @@ model = dict(
 
 # The authors' code clips gradients in every detection setting.
 optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+
+# Crash-safe checkpoints and an exact resume (mgd/engine/hooks.py).
+default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
+custom_hooks = [dict(type='mgd.RNGStateHook')]

@@ -3,8 +3,12 @@
 # train the MGD config with --cfg-options model.teacher_ckpt=work_dirs/solo_r101_fpn_3x_coco/epoch_36.pth
 _base_ = ['mmdet::solo/solo_r50_fpn_3x_coco.py']
 
-custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(depth=101, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101'))
 )
+
+# Crash-safe checkpoints and an exact resume (mgd/engine/hooks.py).
+default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
+custom_hooks = [dict(type='mgd.RNGStateHook')]

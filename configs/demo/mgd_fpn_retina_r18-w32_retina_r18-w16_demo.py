@@ -1,7 +1,7 @@
 # Demo MGD: the w32 teacher distils its 5 FPN outputs into the w16 student (α 2e-5, λ 0.65,
 # as the paper's RetinaNet setting), and the student inherits the teacher's neck and head.
 _base_ = ['./retinanet_r18-w16_demo.py']
-from mgd.configs import mgd_distiller
+from mgd.models import mgd_distiller
 
 model = dict(
     _delete_=True,

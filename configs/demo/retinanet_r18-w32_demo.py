@@ -1,12 +1,9 @@
 # Demo teacher: the tiny RetinaNet (ResNet-18 layout, 32 base channels) on the synthetic
 # NEU-DET look-alike made by tools/misc/make_demo_data.py. CPU, from scratch, no downloads.
 _base_ = ['../_base_/models/retinanet_r18_tiny.py', 'mmdet::_base_/default_runtime.py']
-custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 data_root = 'data/demo_neu_det/'
-metainfo = dict(
-    classes=('crazing', 'inclusion', 'patches', 'pitted_surface', 'rolled-in_scale', 'scratches'),
-)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -23,9 +20,8 @@ test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
     ),
 ]
-dataset = dict(
-    type='CocoDataset', data_root=data_root, metainfo=metainfo, data_prefix=dict(img='images/')
-)
+# NEU-DET's classes and palette come with the dataset class (mgd/datasets/neu_det.py).
+dataset = dict(type='mgd.NEUDETDataset', data_root=data_root, data_prefix=dict(img='images/'))
 train_dataloader = dict(
     batch_size=8,
     num_workers=1,
@@ -73,8 +69,10 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=True, milestones=[10], gamma=0.1),
 ]
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=1),
+    # crash-safe checkpoints (mgd/engine/hooks.py); RNGStateHook makes a resume exact
+    checkpoint=dict(type='mgd.AtomicCheckpointHook', interval=4, max_keep_ckpts=1),
     logger=dict(type='LoggerHook', interval=10),
 )
+custom_hooks = [dict(type='mgd.RNGStateHook')]
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

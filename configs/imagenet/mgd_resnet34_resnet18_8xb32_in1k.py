@@ -1,8 +1,8 @@
 # MGD: ResNet-34 (teacher, 73.62) -> ResNet-18, ImageNet top-1 69.90 -> 71.69.
 _base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']
-from mgd.configs import mgd_distiller
+from mgd.models import mgd_distiller
 
-custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 model = dict(
     _delete_=True,
@@ -24,3 +24,7 @@ model = dict(
         mask_on_channel=True,
     ),
 )
+
+# Crash-safe checkpoints and an exact resume (mgd/engine/hooks.py).
+default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
+custom_hooks = [dict(type='mgd.RNGStateHook')]

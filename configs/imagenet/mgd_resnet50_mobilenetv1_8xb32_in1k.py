@@ -1,6 +1,6 @@
 # MGD: ResNet-50 (teacher, 76.55) -> MobileNetV1, ImageNet top-1 69.21 -> 72.49.
 _base_ = ['./mobilenetv1_8xb32_in1k.py']
-from mgd.configs import mgd_distiller
+from mgd.models import mgd_distiller
 
 model = dict(
     _delete_=True,

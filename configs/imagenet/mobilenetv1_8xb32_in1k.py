@@ -6,7 +6,7 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 
-custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 model = dict(
     _scope_='mmpretrain',
@@ -21,3 +21,7 @@ model = dict(
         topk=(1, 5),
     ),
 )
+
+# Crash-safe checkpoints and an exact resume (mgd/engine/hooks.py).
+default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
+custom_hooks = [dict(type='mgd.RNGStateHook')]

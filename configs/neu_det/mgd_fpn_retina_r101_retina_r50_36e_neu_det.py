@@ -2,9 +2,9 @@
 # -> RetinaNet R50-FPN student, on the 5 FPN outputs, alpha 2e-5, lambda 0.65, spatial mask,
 # neck and head inherited from the teacher. Schedule and data as the R50 baseline.
 _base_ = ['./retinanet_r50_fpn_36e_neu_det.py']
-from mgd.configs import mgd_distiller
+from mgd.models import mgd_distiller
 
-custom_imports = dict(imports=['mgd'], allow_failed_imports=False)
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 load_from = None  # the student loads the COCO weights itself (see architecture)
 

@@ -3,21 +3,10 @@
 # writes train and val only):
 #   data/neu_det/images/*.jpg
 #   data/neu_det/annotations/instances_{train,val,test}.json   (7:2:1 split)
-dataset_type = 'CocoDataset'
+# NEU-DET's classes and palette come with the dataset class (mgd/datasets/neu_det.py).
+dataset_type = 'mgd.NEUDETDataset'
 data_root = 'data/neu_det/'
 backend_args = None
-
-metainfo = dict(
-    classes=('crazing', 'inclusion', 'patches', 'pitted_surface', 'rolled-in_scale', 'scratches'),
-    palette=[
-        (220, 20, 60),
-        (0, 130, 200),
-        (60, 180, 75),
-        (245, 130, 48),
-        (145, 30, 180),
-        (255, 225, 25),
-    ],
-)
 
 # The 200x200 images are upscaled to 512x512: at the native size many defects would be
 # smaller than RetinaNet's smallest anchors (32 px on P3).
@@ -51,7 +40,6 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        metainfo=metainfo,
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='images/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
@@ -68,7 +56,6 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        metainfo=metainfo,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='images/'),
         test_mode=True,

@@ -1,5 +1,4 @@
-"""Data: the NEU-DET converter (VOC XML -> COCO) and a synthetic NEU-DET look-alike."""
+"""NEU-DET: the dataset class (``mgd.datasets.neu_det.NEUDETDataset``, registered as
+``mgd.NEUDETDataset``) and ``converters/`` (VOC XML -> COCO, the synthetic look-alike).
 
-from mgd.datasets.coco import NEU_DET_CLASSES, NEU_DET_PALETTE, coco_categories
-
-__all__ = ['NEU_DET_CLASSES', 'NEU_DET_PALETTE', 'coco_categories']
+Nothing is imported here, so that the converters start without mmdet."""

@@ -1,8 +1,26 @@
-"""MGD models, registered in mmrazor's ``MODELS`` (backbones in mmpretrain's)."""
+"""MGD models, registered in mmrazor's ``MODELS`` (backbones in mmpretrain's).
 
-from mgd.models.backbones import MobileNetV1
-from mgd.models.mgd_connector import MGDConnector, random_mask
-from mgd.models.mgd_distill import MGDDistill, build_teacher
-from mgd.models.mgd_loss import MGDLoss
+Configs import this package (``custom_imports = dict(imports=['mgd.models'])``). It applies
+the stack fixes of :mod:`mgd.utils.compat` first: mmrazor's models do not import on torch 2
+without them.
+"""
 
-__all__ = ['MGDConnector', 'MGDLoss', 'MGDDistill', 'MobileNetV1', 'build_teacher', 'random_mask']
+from mgd.utils import compat
+
+compat.apply()
+
+from mgd.models.algorithms import MGDDistill, build_teacher  # noqa: E402
+from mgd.models.backbones import MobileNetV1  # noqa: E402
+from mgd.models.connectors import MGDConnector, random_mask  # noqa: E402
+from mgd.models.losses import MGDLoss  # noqa: E402
+from mgd.models.mgd_distiller import mgd_distiller  # noqa: E402
+
+__all__ = [
+    'MGDConnector',
+    'MGDDistill',
+    'MGDLoss',
+    'MobileNetV1',
+    'build_teacher',
+    'mgd_distiller',
+    'random_mask',
+]

@@ -16,8 +16,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from pycocotools.coco import COCO
 
-from mgd.datasets.coco import NEU_DET_CLASSES, NEU_DET_PALETTE
-from mgd.datasets.synthetic import IMAGE_SIZE, make_demo_data
+from mgd.datasets.converters.synthetic import IMAGE_SIZE, make_demo_data
+from mgd.datasets.metainfo import NEU_DET_CLASSES, NEU_DET_METAINFO
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATASET_CONFIG = osp.join(REPO, 'configs', 'neu_det', 'neu_det_detection.py')
@@ -165,13 +165,14 @@ def test_dataset_config_loads_it_with_mmdet(demo_dir):
     from mmdet.registry import DATASETS
 
     cfg = Config.fromfile(DATASET_CONFIG)
-    assert tuple(cfg.metainfo.classes) == NEU_DET_CLASSES
-    assert [tuple(c) for c in cfg.metainfo.palette] == list(NEU_DET_PALETTE)
+    assert cfg.train_dataloader.dataset.type == 'mgd.NEUDETDataset'
+    assert 'metainfo' not in cfg.train_dataloader.dataset  # the class names come with the class
     with DefaultScope.overwrite_default_scope('mmdet'):
         train = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=str(demo_dir) + '/'))
         val = DATASETS.build(dict(cfg.val_dataloader.dataset, data_root=str(demo_dir) + '/'))
     assert len(train) == NUM_TRAIN and len(val) == NUM_VAL
-    assert train.metainfo['classes'] == NEU_DET_CLASSES
+    assert train.metainfo['classes'] == NEU_DET_CLASSES == NEU_DET_METAINFO['classes']
+    assert [tuple(c) for c in val.metainfo['palette']] == list(NEU_DET_METAINFO['palette'])
     sample = train[0]
     assert tuple(sample['inputs'].shape) == (3, 512, 512)  # 200 px upscaled to 512
     # val: the image is resized, the boxes stay in the original image (the metric compares

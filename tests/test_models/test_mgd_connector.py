@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-import mgd.models.mgd_connector as connector_module
+import mgd.models.connectors.mgd_connector as connector_module
 from mgd.models import MGDConnector, random_mask
 
 

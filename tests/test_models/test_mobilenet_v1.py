@@ -5,7 +5,7 @@ import torch
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
-import mgd  # noqa: F401  (registers MobileNetV1 in mmpretrain's MODELS)
+import mgd.models  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
 from mgd.models import MobileNetV1
 
 

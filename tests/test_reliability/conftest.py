@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mgd  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
+import mgd.models  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
 
 # isort: split
 
@@ -15,7 +15,7 @@ from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 from torch import nn
 
-from mgd.datasets.synthetic import make_demo_data
+from mgd.datasets.converters.synthetic import make_demo_data
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_MGD = REPO / 'configs' / 'demo' / 'mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py'

@@ -9,8 +9,8 @@ import pytest
 from conftest import DEMO_MGD
 from mmengine.config import Config
 
-from mgd.checks import check_cfg_options
-from mgd.runner import load_config
+from mgd.utils.cfg_options import check_cfg_options
+from mgd.utils.config import load_config
 
 
 @pytest.fixture(scope='module')
@@ -69,7 +69,7 @@ def test_accepted(cfg, options):
         ),
         (
             'default_hooks.checkpoint.max_keep_ckpt',
-            "argument of 'CheckpointHook'",
+            "argument of 'mgd.AtomicCheckpointHook'",
             'default_hooks.checkpoint.max_keep_ckpts',
         ),
         ('train_dataloader.batchsize', 'argument of DataLoader', 'train_dataloader.batch_size'),

@@ -13,7 +13,7 @@ import pytest
 from conftest import DEMO_MGD, DEMO_STUDENT, data_options
 from mmengine.config import Config
 
-from mgd.checks import check_data, check_resume
+from mgd.utils.checks import check_data, check_resume
 
 REPO_TOOLS = DEMO_MGD.parents[2] / 'tools'
 
@@ -116,9 +116,9 @@ def test_student_classes_differ_from_the_dataset(data):
 
 
 def test_plain_detector_and_default_dataset_classes(data):
-    # no metainfo: CocoDataset's own 80 classes, against the demo's 6
+    # a plain CocoDataset without metainfo has COCO's 80 classes, against the demo's 6
     cfg = config(DEMO_STUDENT, data)
-    del cfg.train_dataloader.dataset.metainfo
+    cfg.train_dataloader.dataset.type = 'CocoDataset'
     with pytest.raises(
         ValueError,
         match=re.escape(
@@ -198,7 +198,7 @@ def test_test_tool_checks_the_test_data(monkeypatch, tmp_path):
 def test_training_without_teacher_checkpoint_is_refused():
     from mmengine.config import Config
 
-    from mgd.checks import check_teacher_ckpt
+    from mgd.utils.checks import check_teacher_ckpt
 
     cfg = Config(dict(model=dict(type='mmrazor.MGDDistill', teacher=dict(), teacher_ckpt=None)))
     with pytest.raises(ValueError, match=r'model\.teacher_ckpt is not set.*--cfg-options'):

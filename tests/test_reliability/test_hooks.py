@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import DEMO_MGD
+from conftest import REPO
 from mmengine.config import Config
 from mmengine.fileio import LocalBackend
 from mmengine.model import BaseModel
@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import Dataset
 
-from mgd.hooks import RNGStateHook, get_rng_state, set_rng_state, use_resumable_hooks
+from mgd.engine.hooks import RNGStateHook, get_rng_state, set_rng_state
 
 
 class ToyModel(BaseModel):
@@ -53,7 +53,7 @@ def make_runner(work_dir, max_epochs: int, hook: str, resume: bool = False) -> R
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=dict(checkpoint=dict(type=hook, interval=1, max_keep_ckpts=1)),
-        custom_hooks=[dict(type='RNGStateHook')],
+        custom_hooks=[dict(type='mgd.RNGStateHook')],
         randomness=dict(seed=0),
         resume=resume,
         default_scope='mmengine',
@@ -73,7 +73,7 @@ def crash_while_writing(monkeypatch, work_dir):
 
 @pytest.fixture
 def trained_two_epochs(tmp_path):
-    make_runner(tmp_path, 2, 'AtomicCheckpointHook').train()
+    make_runner(tmp_path, 2, 'mgd.AtomicCheckpointHook').train()
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'epoch_2.pth')
     return tmp_path
 
@@ -83,14 +83,14 @@ def test_crash_mid_save_leaves_the_previous_checkpoint_to_resume(trained_two_epo
     with monkeypatch.context() as patch:
         crash_while_writing(patch, work_dir)
         with pytest.raises(RuntimeError, match='simulated crash'):
-            make_runner(work_dir, 3, 'AtomicCheckpointHook', resume=True).train()
+            make_runner(work_dir, 3, 'mgd.AtomicCheckpointHook', resume=True).train()
     # the previous checkpoint is intact and named; no half file under a real name
     assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'epoch_2.pth')
     assert torch.load(work_dir / 'epoch_2.pth')['meta']['epoch'] == 2
     assert not (work_dir / 'epoch_3.pth').exists()
     assert not list(work_dir.glob('*.tmp'))
 
-    runner = make_runner(work_dir, 3, 'AtomicCheckpointHook', resume=True)
+    runner = make_runner(work_dir, 3, 'mgd.AtomicCheckpointHook', resume=True)
     runner.train()
     assert runner.epoch == 3
     assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'epoch_3.pth')
@@ -138,14 +138,14 @@ def test_validation_does_not_shift_the_training_random_streams():
 
 
 def test_resumed_toy_run_equals_the_uninterrupted_one(tmp_path):
-    make_runner(tmp_path / 'full', 3, 'AtomicCheckpointHook').train()
+    make_runner(tmp_path / 'full', 3, 'mgd.AtomicCheckpointHook').train()
     full = torch.load(tmp_path / 'full' / 'epoch_3.pth')
     for name, keep_rng_state in (('cut', True), ('control', False)):
-        make_runner(tmp_path / name, 2, 'AtomicCheckpointHook').train()
+        make_runner(tmp_path / name, 2, 'mgd.AtomicCheckpointHook').train()
         if not keep_rng_state:  # as mmengine's own checkpoints are
             path = tmp_path / name / 'epoch_2.pth'
             torch.save({k: v for k, v in torch.load(path).items() if k != 'rng_state'}, path)
-        make_runner(tmp_path / name, 3, 'AtomicCheckpointHook', resume=True).train()
+        make_runner(tmp_path / name, 3, 'mgd.AtomicCheckpointHook', resume=True).train()
         resumed = torch.load(tmp_path / name / 'epoch_3.pth')
         same = [torch.equal(v, resumed['state_dict'][k]) for k, v in full['state_dict'].items()]
         assert all(same) if keep_rng_state else not any(same), name
@@ -155,12 +155,14 @@ def test_resumed_toy_run_equals_the_uninterrupted_one(tmp_path):
     )
 
 
-def test_use_resumable_hooks_swaps_the_checkpoint_hook_once():
-    cfg = Config.fromfile(str(DEMO_MGD))
-    before = dict(cfg.default_hooks.checkpoint)
-    use_resumable_hooks(cfg)
-    use_resumable_hooks(cfg)
-    assert cfg.default_hooks.checkpoint == dict(before, type='mmengine.AtomicCheckpointHook')
-    assert [h['type'] for h in cfg.custom_hooks] == ['mmengine.RNGStateHook']
-    cfg.default_hooks.checkpoint.type = 'MyCheckpointHook'
-    assert use_resumable_hooks(cfg).default_hooks.checkpoint.type == 'MyCheckpointHook'
+# Every config that trains (neu_det_detection.py holds only the data of the NEU-DET configs).
+TRAINING_CONFIGS = [
+    p for p in sorted((REPO / 'configs').glob('*/*.py')) if p.name != 'neu_det_detection.py'
+]
+
+
+@pytest.mark.parametrize('config', TRAINING_CONFIGS, ids=lambda p: f'{p.parent.name}/{p.name}')
+def test_every_config_saves_crash_safe_checkpoints_with_the_rng_state(config):
+    cfg = Config.fromfile(str(config))
+    assert cfg.default_hooks.checkpoint.type == 'mgd.AtomicCheckpointHook'
+    assert [h['type'] for h in cfg.custom_hooks] == ['mgd.RNGStateHook']

@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import build, detection_batch
 
-import mgd.models.mgd_distill as mgd_distill_module
-from mgd.configs import mgd_distiller
-from mgd.runner import load_config
+import mgd.models.algorithms.mgd_distill as mgd_distill_module
+from mgd.models import mgd_distiller
+from mgd.utils.config import load_config
 
 
 def distiller(**overrides) -> dict:
@@ -132,7 +132,7 @@ def test_feature_index_beyond_the_fpn_levels(mgd_cfg, no_distill_losses):
         first_batch_losses(build(mgd_cfg))
 
 
-def test_good_config_trains_and_checks_every_batch(mgd_cfg, monkeypatch):
+def test_good_config_trains_and_checks_the_first_batch_once(mgd_cfg, monkeypatch):
     calls = []
     check = mgd_distill_module.check_distill_features
     monkeypatch.setattr(
@@ -141,7 +141,7 @@ def test_good_config_trains_and_checks_every_batch(mgd_cfg, monkeypatch):
     model = build(mgd_cfg)
     for _ in range(2):
         losses = first_batch_losses(model)
-    assert len(calls) == 2
+    assert len(calls) == 1  # later batches: MGDLoss's own shape check guards them
     assert {k for k in losses if k.startswith('distill.')} == {
         f'distill.loss_mgd_neck{i}' for i in range(5)
     }
@@ -204,3 +204,27 @@ def test_inheriting_skips_head_tensors_of_another_shape(mgd_cfg, monkeypatch):
     assert f'copied {len(copied)} tensors' in ' '.join(msg for _, msg in logged)
     losses = first_batch_losses(model, num_classes=3)  # and it trains
     assert all(torch.isfinite(sum(v) if isinstance(v, list) else v) for v in losses.values())
+
+
+# --- SingleTeacherDistill options that MGD fixes ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    'option, value',
+    [
+        ('teacher_trainable', True),
+        ('teacher_norm_eval', False),
+        ('student_trainable', False),
+        ('calculate_student_loss', False),
+    ],
+)
+def test_base_class_options_that_mgd_fixes_are_refused(mgd_cfg, option, value):
+    mgd_cfg.model[option] = value
+    with pytest.raises(ValueError, match=rf'model\.{option} must be {not value} for MGDDistill'):
+        build(mgd_cfg)
+
+
+def test_base_class_options_with_mgd_values_are_accepted(mgd_cfg):
+    mgd_cfg.model.update(teacher_trainable=False, calculate_student_loss=True)
+    model = build(mgd_cfg)
+    assert not any(p.requires_grad for p in model.teacher.parameters())

@@ -19,7 +19,7 @@ import pytest
 import torch
 from conftest import DEMO_MGD, data_options
 
-from mgd.checkpoint import read_state_dict
+from mgd.utils.checkpoint import read_state_dict
 
 TRAIN = DEMO_MGD.parents[2] / 'tools' / 'train.py'
 TIMEOUT = 300

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import build, detection_batch
 
-from mgd.checkpoint import read_state_dict
+from mgd.utils.checkpoint import read_state_dict
 
 URL = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/teacher.pth'
 

@@ -11,9 +11,8 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from mmengine.runner import find_latest_checkpoint
 from mmrazor.registry import MODELS
-
-from mgd.checkpoint import last_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDENT_CONFIG = osp.join(ROOT, 'configs/demo/retinanet_r18-w16_demo.py')
@@ -90,7 +89,7 @@ def test_test_tool_prints_coco_map(demo):
 
 def test_convert_to_student_loads_strictly(demo, tmp_path):
     work_dir, _ = demo
-    distill_ckpt = last_checkpoint(osp.join(work_dir, 'mgd'))
+    distill_ckpt = find_latest_checkpoint(osp.join(work_dir, 'mgd'))
     out = str(tmp_path / 'student.pth')
     run(sys.executable, 'tools/convert_to_student.py', distill_ckpt, out)
 
@@ -114,7 +113,7 @@ def test_converted_student_tests_with_the_stock_student_config(demo, tmp_path):
     run(
         sys.executable,
         'tools/convert_to_student.py',
-        last_checkpoint(osp.join(work_dir, 'mgd')),
+        find_latest_checkpoint(osp.join(work_dir, 'mgd')),
         out,
     )
     data_root = osp.join(osp.dirname(work_dir), 'data')

@@ -82,8 +82,8 @@ def test_setup_launcher_uses_gloo_without_cuda_for_slurm():
     code = textwrap.dedent("""
         import torch.distributed as dist
         from mmengine.config import Config
-        import mgd
-        from mgd.runner import setup_launcher
+        import mgd.utils.launch
+        from mgd.utils.launch import setup_launcher
         cfg = Config(dict(model=dict()))
         setup_launcher(cfg, 'slurm')
         print(dist.get_backend(), dist.get_world_size(), cfg.launcher,
@@ -97,7 +97,7 @@ def test_setup_launcher_uses_gloo_without_cuda_for_slurm():
 def test_setup_launcher_leaves_single_process_runs_alone():
     from mmengine.config import Config
 
-    from mgd.runner import setup_launcher
+    from mgd.utils.launch import setup_launcher
 
     cfg = Config(dict(model=dict()))
     setup_launcher(cfg, 'none')

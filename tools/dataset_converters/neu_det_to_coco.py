@@ -6,13 +6,13 @@ Example::
 
 writes data/neu_det/annotations/instances_{train,val,test}.json and links the images into
 data/neu_det/images/ (--copy copies them). Box convention and split rule: see
-mgd/datasets/neu_det.py.
+mgd/datasets/converters/neu_det.py.
 """
 
 import argparse
 import sys
 
-from mgd.datasets.neu_det import NEUDETError, convert, summary_table
+from mgd.datasets.converters.neu_det import NEUDETError, convert, summary_table
 
 
 def parse_args():

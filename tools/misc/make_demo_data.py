@@ -8,7 +8,7 @@ Example::
 import argparse
 import time
 
-from mgd.datasets.synthetic import make_demo_data, summarize
+from mgd.datasets.converters.synthetic import make_demo_data, summarize
 
 
 def parse_args():

@@ -1,5 +1,5 @@
-"""Loading teacher checkpoints with clear errors, and turning a distillation checkpoint into a
-plain student checkpoint.
+"""Reading checkpoints with clear errors, and turning a distillation checkpoint into a plain
+student checkpoint.
 
 Which checkpoints can run code: ``torch.load`` unpickles, and unpickling arbitrary objects can
 execute code. Local files and ``http(s)://`` URLs are read here with ``weights_only=True``
@@ -22,24 +22,14 @@ from collections import OrderedDict
 import torch
 from mmengine.dist import barrier, get_dist_info
 from mmengine.runner import CheckpointLoader
-from torch import nn
 
 TEACHER_CKPT_HINT = 'pass a local file with --cfg-options model.teacher_ckpt=/path/to/teacher.pth'
 
 
 def is_url(path: str) -> bool:
-    """Whether ``path`` is a remote location that mmengine would download."""
-    return path.startswith(('http://', 'https://', 's3://', 'open-mmlab://', 'torchvision://'))
-
-
-def last_checkpoint(work_dir: str) -> str | None:
-    """The checkpoint that ``<work_dir>/last_checkpoint`` names (mmengine's CheckpointHook
-    writes it), or None when the work dir has no such file."""
-    pointer = os.path.join(work_dir, 'last_checkpoint')
-    if not os.path.isfile(pointer):
-        return None
-    with open(pointer) as f:
-        return f.read().strip()
+    """Whether ``path`` is remote (``scheme://...``): mmengine's file backends resolve it,
+    nothing checks it locally."""
+    return '://' in path
 
 
 def load_url(url: str) -> object:
@@ -56,7 +46,7 @@ def load_url(url: str) -> object:
 def _load(path: str) -> object:
     if path.startswith(('http://', 'https://')):
         return load_url(path)
-    if is_url(path):  # open-mmlab://, torchvision://, s3://: mmengine resolves them
+    if is_url(path):  # open-mmlab://, torchvision://, s3://, ...: mmengine resolves them
         return CheckpointLoader.load_checkpoint(path, map_location='cpu')
     return torch.load(path, map_location='cpu', weights_only=True)
 
@@ -103,43 +93,6 @@ def read_state_dict(path: str, what: str = 'checkpoint') -> dict:
     if not isinstance(state_dict, dict):
         raise RuntimeError(f'{what} {path!r} holds no state dict')
     return OrderedDict((k.removeprefix('module.'), v) for k, v in state_dict.items())
-
-
-def load_teacher(teacher: nn.Module, path: str) -> None:
-    """Loads ``path`` into ``teacher``; refuses a checkpoint that does not fit it.
-
-    Raises:
-        ValueError: no parameter name matches, or a matching tensor has another shape.
-    """
-    state_dict = read_state_dict(path, 'model.teacher_ckpt')
-    own = teacher.state_dict()
-    matched = [k for k in state_dict if k in own]
-    if not matched:
-        raise ValueError(
-            f"model.teacher_ckpt {path!r} matches none of the teacher's parameter names "
-            f'(checkpoint has e.g. {list(state_dict)[:3]}, the teacher e.g. {list(own)[:3]}): '
-            'is it the checkpoint of this teacher config?'
-        )
-    wrong = [
-        f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}'
-        for k in matched
-        if state_dict[k].shape != own[k].shape
-    ]
-    if wrong:
-        raise ValueError(
-            f'model.teacher_ckpt {path!r} does not fit the teacher config; shapes differ '
-            f'(checkpoint vs teacher): {"; ".join(wrong[:5])}'
-        )
-    missing = [k for k in own if k not in state_dict]
-    if missing:
-        from mmengine.logging import print_log
-
-        print_log(
-            f'teacher checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}',
-            logger='current',
-            level=30,
-        )
-    teacher.load_state_dict(state_dict, strict=False)
 
 
 def distill_to_student(checkpoint: dict) -> dict:

@@ -18,7 +18,12 @@ are in place. ``RNGStateHook`` stores the python/numpy/torch(/CUDA) generator st
 checkpoint and restores them on resume; it also keeps validation from consuming the training
 run's random numbers, so that validating (or not) between checkpoints changes nothing.
 
-``tools/train.py`` applies both to every config through :func:`use_resumable_hooks`.
+Both are registered in the ``mgd`` scope; a config uses them with::
+
+    default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))  # same arguments
+    custom_hooks = [dict(type='mgd.RNGStateHook')]
+
+as every config in ``configs/`` does.
 """
 
 from __future__ import annotations
@@ -29,19 +34,19 @@ import random
 
 import numpy as np
 import torch
-from mmengine.config import Config
 from mmengine.dist import get_dist_info, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
-from mmengine.registry import HOOKS
+
+from mgd.registry import HOOKS
+from mgd.utils.fileio import write_atomically
 
 __all__ = [
     'AtomicCheckpointHook',
     'RNGStateHook',
     'get_rng_state',
     'set_rng_state',
-    'use_resumable_hooks',
 ]
 
 RNG_KEY = 'rng_state'
@@ -135,16 +140,6 @@ class RNGStateHook(Hook):
             self._outside_val = None
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Writes ``path`` through a temporary file and a rename, so it is never seen half written."""
-    tmp = f'{path}.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """mmengine's ``CheckpointHook`` whose files are never half written or deleted too early.
@@ -193,31 +188,8 @@ class AtomicCheckpointHook(CheckpointHook):
         with open(tmp_path, 'rb+') as f:  # on disk before the rename makes it visible
             os.fsync(f.fileno())
         os.replace(tmp_path, self.last_ckpt)
-        _write_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt.encode())
+        write_atomically({osp.join(runner.work_dir, 'last_checkpoint'): self.last_ckpt})
         for old in obsolete:
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
                 os.remove(path)
-
-
-def use_resumable_hooks(cfg: Config) -> Config:
-    """Makes ``cfg`` save crash-safe checkpoints that hold the random generators' state.
-
-    The stock ``CheckpointHook`` in ``default_hooks.checkpoint`` becomes
-    ``AtomicCheckpointHook`` (same arguments) and ``RNGStateHook`` joins ``custom_hooks``;
-    configs that already set either, or use another checkpoint hook, are left as they are.
-
-    Returns:
-        ``cfg``, changed in place.
-    """
-    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
-    if checkpoint is not None and checkpoint.get('type') in (
-        'CheckpointHook',
-        'mmengine.CheckpointHook',
-    ):
-        checkpoint['type'] = 'mmengine.AtomicCheckpointHook'
-    custom_hooks = list(cfg.get('custom_hooks') or [])
-    if not any(str(h.get('type', '')).endswith('RNGStateHook') for h in custom_hooks):
-        custom_hooks.append(dict(type='mmengine.RNGStateHook'))
-    cfg.custom_hooks = custom_hooks
-    return cfg

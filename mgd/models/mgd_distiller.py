@@ -2,7 +2,7 @@
 
 Used from config files (after ``_base_``), e.g.::
 
-    from mgd.configs import mgd_distiller
+    from mgd.models import mgd_distiller
     distiller = mgd_distiller(source='neck', feature_indices=range(5), student_channels=256,
                               teacher_channels=256, alpha_mgd=2e-5, lambda_mgd=0.65)
 """

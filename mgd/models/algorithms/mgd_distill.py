@@ -10,10 +10,53 @@ from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
 from torch import nn
 
-from mgd.checkpoint import load_teacher
-from mgd.checks import check_distill_features, check_recorder_sources
+from mgd.models.checks import check_distill_features, check_recorder_sources
+from mgd.utils.checkpoint import read_state_dict
 
 TEACHER_RUNS = ('extract_feat', 'tensor')
+# SingleTeacherDistill options that MGD fixes: the teacher is frozen and wholly in eval mode,
+# the student trains on its task loss plus the MGD losses. Other values are refused, not ignored.
+FIXED_OPTIONS = dict(
+    teacher_trainable=False,
+    teacher_norm_eval=True,
+    student_trainable=True,
+    calculate_student_loss=True,
+)
+
+
+def load_teacher(teacher: nn.Module, path: str) -> None:
+    """Loads ``path`` into ``teacher``; refuses a checkpoint that does not fit it.
+
+    Raises:
+        ValueError: no parameter name matches, or a matching tensor has another shape.
+    """
+    state_dict = read_state_dict(path, 'model.teacher_ckpt')
+    own = teacher.state_dict()
+    matched = [k for k in state_dict if k in own]
+    if not matched:
+        raise ValueError(
+            f"model.teacher_ckpt {path!r} matches none of the teacher's parameter names "
+            f'(checkpoint has e.g. {list(state_dict)[:3]}, the teacher e.g. {list(own)[:3]}): '
+            'is it the checkpoint of this teacher config?'
+        )
+    wrong = [
+        f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}'
+        for k in matched
+        if state_dict[k].shape != own[k].shape
+    ]
+    if wrong:
+        raise ValueError(
+            f'model.teacher_ckpt {path!r} does not fit the teacher config; shapes differ '
+            f'(checkpoint vs teacher): {"; ".join(wrong[:5])}'
+        )
+    missing = [k for k in own if k not in state_dict]
+    if missing:
+        print_log(
+            f'teacher checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}',
+            logger='current',
+            level=30,
+        )
+    teacher.load_state_dict(state_dict, strict=False)
 
 
 def build_teacher(teacher: dict | nn.Module) -> nn.Module:
@@ -62,7 +105,11 @@ class MGDDistill(SingleTeacherDistill):
             the teacher's weights; tensors whose shapes differ are skipped with a warning.
         teacher_runs: ``'extract_feat'`` (backbone+neck) or ``'tensor'`` (whole network, for
             losses on the teacher's logits).
-        **kwargs: passed to ``BaseAlgorithm`` (``data_preprocessor``, ``init_cfg``).
+        **kwargs: passed to ``BaseAlgorithm`` (``data_preprocessor``, ``init_cfg``), and
+            ``teacher_module_inplace`` to ``SingleTeacherDistill``. Its other options
+            (``teacher_trainable``, ``teacher_norm_eval``, ``student_trainable``,
+            ``calculate_student_loss``) are accepted only with MGD's values (frozen teacher in
+            eval mode, student trained on task + MGD losses); any other value is an error.
     """
 
     def __init__(
@@ -77,6 +124,13 @@ class MGDDistill(SingleTeacherDistill):
     ) -> None:
         if teacher_runs not in TEACHER_RUNS:
             raise ValueError(f'teacher_runs must be one of {TEACHER_RUNS}, got {teacher_runs!r}')
+        for name, value in FIXED_OPTIONS.items():
+            if kwargs.pop(name, value) != value:
+                raise ValueError(
+                    f'model.{name} must be {value} for MGDDistill, which always freezes the '
+                    'teacher (in eval mode) and trains the student on its task loss plus the '
+                    f'MGD losses; remove {name} from the config.'
+                )
         # Both models are built first so that the recorders' sources can be checked before
         # mmrazor hooks into them (it only asserts '"x" is not in the model').
         teacher = build_teacher(teacher)
@@ -95,6 +149,7 @@ class MGDDistill(SingleTeacherDistill):
         self.teacher_ckpt = teacher_ckpt
         self.inherit = tuple(inherit)
         self.teacher_runs = teacher_runs
+        self._features_checked = False
         if teacher_ckpt:
             load_teacher(self.teacher, teacher_ckpt)
         self.teacher.eval()
@@ -169,7 +224,9 @@ class MGDDistill(SingleTeacherDistill):
             student_losses = self.student(batch_inputs, data_samples, mode='loss')
         losses = add_prefix(student_losses, 'student')
         if not self.distillation_stopped:
-            check_distill_features(self.distiller)  # clear errors before any loss or backward
+            if not self._features_checked:  # clear errors before the first loss or backward
+                check_distill_features(self.distiller)
+                self._features_checked = True
             losses.update(add_prefix(self.distiller.compute_distill_losses(), 'distill'))
         return losses
 

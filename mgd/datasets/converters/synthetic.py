@@ -46,13 +46,9 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from mgd.datasets.coco import (
-    NEU_DET_CLASSES,
-    coco_categories,
-    dump_json,
-    size_bucket,
-    write_files_atomically,
-)
+from mgd.datasets.converters.coco import coco_categories, dump_json, size_bucket
+from mgd.datasets.metainfo import NEU_DET_CLASSES
+from mgd.utils.fileio import write_atomically
 
 IMAGE_SIZE = 200
 JPEG_QUALITY = 90
@@ -275,7 +271,7 @@ def make_demo_data(
     cocos = {
         split: make_split(out_dir, split, n, seed) for split, n in zip(SPLITS, (num_train, num_val))
     }
-    write_files_atomically(
+    write_atomically(
         {
             osp.join(out_dir, 'annotations', f'instances_{split}.json'): dump_json(coco)
             for split, coco in cocos.items()

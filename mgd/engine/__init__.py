@@ -1,0 +1,1 @@
+"""Run-time pieces for mmengine's Runner: crash-safe checkpoints and random-state hooks."""

@@ -1,0 +1,3 @@
+from mgd.models.losses.mgd_loss import MGDLoss
+
+__all__ = ['MGDLoss']

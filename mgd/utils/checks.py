@@ -1,0 +1,240 @@
+"""Tool-time checks of a run's input, from the config alone, before anything is built.
+
+``tools/train.py`` and ``tools/test.py`` call them right after the config is loaded:
+
+* ``check_data``: missing or empty annotation files and image folders, classes that do not
+  match the model's ``num_classes``;
+* ``check_resume``: a ``last_checkpoint`` or ``--resume PATH`` naming a file that is gone;
+* ``check_teacher_ckpt``: a distillation config without a teacher checkpoint.
+
+Every check raises ``ValueError`` (``FileNotFoundError`` for files) with what to change.
+"""
+
+from __future__ import annotations
+
+import json
+import os.path as osp
+from collections.abc import Iterator, Mapping
+
+from mmengine.config import Config
+from mmengine.runner import find_latest_checkpoint
+
+from mgd.utils.checkpoint import is_url
+from mgd.utils.config import evaluated_model
+
+__all__ = ['check_data', 'check_resume', 'check_teacher_ckpt']
+
+# JSON annotation files up to this size are parsed to see whether they hold any image.
+MAX_PARSED_ANNOTATION_BYTES = 50 * 2**20
+
+
+def _datasets(dataset: object, path: str) -> Iterator[tuple[str, Mapping]]:
+    """The dataset configs inside ``dataset``, through wrappers (Repeat, Concat, ...)."""
+    if not isinstance(dataset, Mapping):
+        return
+    if 'dataset' in dataset:
+        yield from _datasets(dataset['dataset'], f'{path}.dataset')
+    if 'datasets' in dataset:
+        for i, inner in enumerate(dataset['datasets']):
+            yield from _datasets(inner, f'{path}.datasets.{i}')
+    if 'dataset' not in dataset and 'datasets' not in dataset:
+        yield path, dataset
+
+
+def _local_path(data_root: str | None, name: str) -> str:
+    return name if osp.isabs(name) or not data_root else osp.join(data_root, name)
+
+
+def _annotation_problems(key: str, ann_file: str, training: bool) -> list[str]:
+    """What is wrong with one annotation file, as messages naming the config key."""
+    if not osp.isfile(ann_file):
+        return [
+            f'{key}: annotation file {ann_file!r} does not exist. Fix the path (data_root '
+            'and ann_file), or create the data (see the README: data preparation).'
+        ]
+    size = osp.getsize(ann_file)
+    if size == 0:
+        return [
+            f'{key}: annotation file {ann_file!r} is empty (0 bytes): it was not written '
+            'completely; create it again.'
+        ]
+    if not ann_file.endswith('.json') or size > MAX_PARSED_ANNOTATION_BYTES:
+        return []
+    try:
+        with open(ann_file) as f:
+            content = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        return [
+            f'{key}: annotation file {ann_file!r} is not valid JSON ({err}); create it ' 'again.'
+        ]
+    if isinstance(content, dict) and 'images' in content:
+        if not content['images']:
+            return [f'{key}: annotation file {ann_file!r} lists no images.']
+        if training and not content.get('annotations'):
+            return [
+                f'{key}: annotation file {ann_file!r} has no annotations: nothing to ' 'train on.'
+            ]
+    return []
+
+
+def _dataset_problems(key: str, dataset: Mapping, training: bool) -> list[str]:
+    data_root = dataset.get('data_root')
+    if isinstance(data_root, str) and is_url(data_root):
+        return []
+    problems = []
+    ann_file = dataset.get('ann_file')
+    if isinstance(ann_file, str) and ann_file and not is_url(ann_file):
+        problems += _annotation_problems(
+            f'{key}.ann_file', _local_path(data_root, ann_file), training
+        )
+    prefix = dataset.get('data_prefix')
+    if isinstance(prefix, Mapping):
+        prefix = prefix.get('img', prefix.get('img_path'))
+    folder = prefix
+    if isinstance(folder, str) and folder and not is_url(folder):
+        folder = _local_path(data_root, folder)
+        if not osp.isdir(folder):
+            problems.append(
+                f'{key}.data_prefix: image folder {folder!r} does not exist. Fix '
+                'data_root/data_prefix, or create the data.'
+            )
+    return problems
+
+
+def _num_classes_keys(model: Mapping, path: str = '') -> Iterator[tuple[str, int]]:
+    """``(key path, value)`` of each ``num_classes`` in the head configs of ``model``."""
+    for key, value in model.items():
+        sub = f'{path}.{key}' if path else str(key)
+        if key == 'num_classes' and isinstance(value, int):
+            top = sub.split('.')[0]
+            if top in ('bbox_head', 'mask_head', 'roi_head', 'head') and not any(
+                part in ('rpn_head', 'semantic_head') for part in sub.split('.')
+            ):
+                yield sub, value
+        elif isinstance(value, Mapping):
+            yield from _num_classes_keys(value, sub)
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    yield from _num_classes_keys(item, f'{sub}.{i}')
+
+
+def _dataset_classes(dataset: Mapping, scope: str | None) -> tuple | None:
+    """The class names the dataset will have: its ``metainfo`` or its type's default."""
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is not None:
+        return tuple(classes)
+    dataset_type = dataset.get('type')
+    if isinstance(dataset_type, str):
+        from mmengine.registry import DATASETS
+
+        name = dataset_type if '.' in dataset_type or not scope else f'{scope}.{dataset_type}'
+        try:
+            dataset_type = DATASETS.get(name)
+        except Exception:  # an unknown scope or type: the Runner will say so
+            return None
+    classes = getattr(dataset_type, 'METAINFO', {}).get('classes')
+    return tuple(classes) if classes is not None else None
+
+
+def _class_problems(cfg: Config) -> list[str]:
+    loader = cfg.get('train_dataloader')
+    if not isinstance(cfg.get('model'), Mapping) or not isinstance(loader, Mapping):
+        return []
+    prefix, model = evaluated_model(cfg)  # for a distillation config, the student
+    found = list(_datasets(loader.get('dataset'), 'train_dataloader.dataset'))
+    if not found:
+        return []
+    key, dataset = found[0]
+    classes = _dataset_classes(dataset, cfg.get('default_scope'))
+    if classes is None:
+        return []
+    return [
+        f'{prefix}.{path}={value}, but the training set ({key}) has {len(classes)} classes '
+        f"{list(classes)}: set {prefix}.{path}={len(classes)}, or the dataset's "
+        'metainfo=dict(classes=...) to the classes the model predicts.'
+        for path, value in _num_classes_keys(model)
+        if value != len(classes)
+    ]
+
+
+def check_data(cfg: Config, phase: str = 'train') -> None:
+    """Checks the data a run will read, from the config alone (no dataset is built).
+
+    Args:
+        cfg: the loaded config.
+        phase: ``'train'`` (training and validation data, classes vs ``num_classes``) or
+            ``'test'`` (test data).
+
+    Raises:
+        FileNotFoundError: listing every missing or empty file and folder.
+        ValueError: the classes of the training set do not match the model.
+    """
+    if phase not in ('train', 'test'):
+        raise ValueError(f"phase must be 'train' or 'test', got {phase!r}")
+    names = ('train', 'val') if phase == 'train' else ('test',)
+    problems = []
+    for name in names:
+        loader = cfg.get(f'{name}_dataloader')
+        if isinstance(loader, Mapping):
+            for key, dataset in _datasets(loader.get('dataset'), f'{name}_dataloader.dataset'):
+                problems += _dataset_problems(key, dataset, training=name == 'train')
+        evaluators = cfg.get(f'{name}_evaluator')
+        evaluators = [evaluators] if isinstance(evaluators, Mapping) else evaluators or []
+        for i, evaluator in enumerate(evaluators):
+            ann_file = evaluator.get('ann_file') if isinstance(evaluator, Mapping) else None
+            if isinstance(ann_file, str) and ann_file and not is_url(ann_file):
+                key = f'{name}_evaluator' + (f'.{i}' if len(evaluators) > 1 else '') + '.ann_file'
+                problems += _annotation_problems(key, ann_file, training=False)
+    if problems:
+        raise FileNotFoundError(
+            'the config names data that is not there:\n  ' + '\n  '.join(dict.fromkeys(problems))
+        )
+    if phase == 'train':
+        problems = _class_problems(cfg)
+        if problems:
+            raise ValueError(
+                "the model does not predict the dataset's classes:\n  " + '\n  '.join(problems)
+            )
+
+
+def check_teacher_ckpt(cfg: Config) -> None:
+    """Refuses to train a distillation config whose teacher has no checkpoint.
+
+    Without one the teacher keeps its random initialisation, and the student would be
+    distilled towards noise for the whole run (the official code's most reported failure).
+    Resuming is allowed: the checkpoint being resumed holds the teacher.
+    """
+    model = cfg.get('model', {})
+    if 'teacher' in model and not model.get('teacher_ckpt') and not cfg.get('resume'):
+        raise ValueError(
+            'model.teacher_ckpt is not set, so the teacher would stay randomly initialised. '
+            'Train the teacher first or download its checkpoint, then pass '
+            '--cfg-options model.teacher_ckpt=/path/to/teacher.pth'
+        )
+
+
+def check_resume(cfg: Config) -> None:
+    """With ``resume``, checks that the checkpoint to resume from exists.
+
+    That is ``load_from`` if set (``--resume PATH``), else the file that
+    ``<work_dir>/last_checkpoint`` names: mmengine fails late, with a bare "file not found",
+    when it was deleted or moved.
+    """
+    if not cfg.get('resume'):
+        return
+    load_from = cfg.get('load_from')
+    if load_from:
+        if not is_url(load_from) and not osp.isfile(load_from):
+            raise FileNotFoundError(f'--resume: checkpoint {load_from!r} does not exist.')
+        return
+    pointer = osp.join(cfg.work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return  # mmengine starts from scratch (and says so): the first run of a job
+    target = find_latest_checkpoint(cfg.work_dir)
+    if not target or (not is_url(target) and not osp.isfile(target)):
+        raise FileNotFoundError(
+            f'--resume: {pointer} names {target!r}, which does not exist. Pass the checkpoint '
+            'to resume from explicitly (--resume work_dir/epoch_N.pth), or delete '
+            f'{pointer} to start from scratch.'
+        )

@@ -1,0 +1,116 @@
+"""Loading a config as the tools do, and the one answer to "which model does it evaluate".
+
+Kept here (not in ``tools/``) so that tests exercise the same code as the tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+
+from mmengine.config import Config, ConfigDict, DictAction
+
+from mgd.utils.cfg_options import check_cfg_options
+
+__all__ = [
+    'DISTILL_TYPES',
+    'add_common_arguments',
+    'evaluated_model',
+    'is_distillation',
+    'load_config',
+    'student_config',
+]
+
+DISTILL_TYPES = ('MGDDistill', 'mmrazor.MGDDistill')
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds what ``tools/train.py`` and ``tools/test.py`` share; ``config`` comes first."""
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='output folder (default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. model.teacher_ckpt=/path/teacher.pth',
+    )
+    parser.add_argument(
+        '--allow-new-keys',
+        action='store_true',
+        help='let --cfg-options add keys that the config does not have',
+    )
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(
+    path: str,
+    cfg_options: dict | None = None,
+    work_dir: str | None = None,
+    allow_new_keys: bool = False,
+) -> Config:
+    """Reads a config, applies ``--cfg-options`` and sets ``work_dir``.
+
+    The default work dir is ``work_dirs/<config name>`` as in every OpenMMLab tool. Unless
+    ``allow_new_keys``, ``cfg_options`` keys that the config does not have are refused
+    (:func:`mgd.utils.cfg_options.check_cfg_options`), so that a typo is not silently added.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config {path!r} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        if not allow_new_keys:
+            check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def is_distillation(cfg: Config) -> bool:
+    """Whether ``cfg.model`` is an ``MGDDistill`` (else a plain model config)."""
+    return isinstance(cfg.get('model'), dict) and cfg.model.get('type') in DISTILL_TYPES
+
+
+def evaluated_model(cfg: Config) -> tuple[str, dict]:
+    """The model a config trains and evaluates: the student of a distillation config.
+
+    Returns:
+        ``(key, model config)``: ``('model.architecture', ...)`` for a distillation config,
+        else ``('model', ...)``.
+    """
+    if is_distillation(cfg):
+        return 'model.architecture', cfg.model.architecture
+    return 'model', cfg.model
+
+
+def student_config(cfg: Config | str) -> Config:
+    """A copy of ``cfg`` whose ``model`` is the model the config evaluates.
+
+    For a distillation config that is the student, with the distiller's (or the config's
+    top-level) ``data_preprocessor`` when the student has none, the way mmengine's Runner
+    hands it over. The student's backbone ``init_cfg`` is dropped: the weights come from a
+    checkpoint, and no pretrained file is downloaded.
+
+    Args:
+        cfg: a config or its path.
+
+    Returns:
+        The new config; ``cfg`` is left as it was.
+    """
+    if isinstance(cfg, str):
+        if not osp.isfile(cfg):
+            raise FileNotFoundError(f'config {cfg!r} does not exist')
+        cfg = Config.fromfile(cfg)
+    cfg = cfg.copy()
+    model = ConfigDict(evaluated_model(cfg)[1])
+    if model.get('data_preprocessor') is None:
+        preprocessor = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor')
+        if preprocessor is not None:
+            model.data_preprocessor = preprocessor
+    if isinstance(model.get('backbone'), dict):
+        model.backbone.init_cfg = None
+    cfg.model = model
+    return cfg

@@ -128,3 +128,29 @@ def test_distill_to_student_keeps_only_the_student():
 def test_distill_to_student_refuses_a_plain_checkpoint():
     with pytest.raises(ValueError, match='not an mgd distillation checkpoint'):
         distill_to_student({'state_dict': {'backbone.weight': torch.zeros(1)}})
+
+
+def test_checkpoint_that_leaves_most_of_the_teacher_random_is_refused(tmp_path):
+    # the conv only: 2 of the teacher's 7 tensors (BatchNorm has 5)
+    conv = {k: v for k, v in tiny_teacher().state_dict().items() if k.startswith('0.')}
+    path = tmp_path / 'partial.pth'
+    torch.save({'state_dict': conv}, path)
+    with pytest.raises(ValueError) as info:
+        load_teacher(tiny_teacher(), str(path))
+    assert "holds only 2 of the teacher's 7 tensors" in str(info.value)
+    assert 'partial.pth' in str(info.value)
+
+
+def test_checkpoint_missing_a_few_tensors_loads_with_a_warning(tmp_path, monkeypatch):
+    import mgd.models.algorithms.mgd_distill as module
+
+    warnings = []
+    monkeypatch.setattr(module, 'print_log', lambda msg, **kw: warnings.append(msg))
+    state = tiny_teacher().state_dict()
+    del state['1.num_batches_tracked']
+    path = tmp_path / 'almost.pth'
+    torch.save({'state_dict': state}, path)
+    teacher = tiny_teacher()
+    load_teacher(teacher, str(path))
+    assert torch.equal(teacher.state_dict()['0.weight'], state['0.weight'])
+    assert warnings == ["teacher checkpoint lacks 1 tensors, e.g. ['1.num_batches_tracked']"]

@@ -260,14 +260,25 @@ def test_student_inherits_neck_and_head(retina_teacher_ckpt, monkeypatch):
 
 def test_inherit_skips_and_names_mismatched_tensors(retina_teacher_ckpt, monkeypatch):
     checkpoint = torch.load(retina_teacher_ckpt)['state_dict']
-    model, warnings = build_from_teacher_ckpt(retina_teacher_ckpt, monkeypatch, num_classes=3)
+    # 2 anchor scales per octave instead of 3: 6 anchors a position, not 9
+    anchors = dict(Config.fromfile(str(RETINA)).model.architecture.bbox_head.anchor_generator)
+    model, warnings = build_from_teacher_ckpt(
+        retina_teacher_ckpt, monkeypatch, anchor_generator=dict(anchors, scales_per_octave=2)
+    )
     student = model.student.state_dict()
-    mismatched = {'bbox_head.retina_cls.weight', 'bbox_head.retina_cls.bias'}
-    assert student['bbox_head.retina_cls.weight'].shape == (9 * 3, 256, 3, 3)
+    mismatched = {f'bbox_head.retina_{k}.{p}' for k in ('cls', 'reg') for p in ('weight', 'bias')}
+    assert student['bbox_head.retina_cls.weight'].shape == (6 * 80, 256, 3, 3)
     assert len(warnings) == 1 and all(key in warnings[0] for key in mismatched)
     for key in student:
         if key.startswith(('neck.', 'bbox_head.')) and key not in mismatched:
             assert torch.equal(student[key], checkpoint[key]), key
+
+
+def test_inherit_refuses_a_head_for_other_classes(retina_teacher_ckpt, monkeypatch):
+    with pytest.raises(ValueError) as info:
+        build_from_teacher_ckpt(retina_teacher_ckpt, monkeypatch, num_classes=3)
+    assert "the student's bbox_head predicts 3 classes, the teacher's 80" in str(info.value)
+    assert "remove 'bbox_head' from model.inherit" in str(info.value)
 
 
 def test_solo_teacher_config_builds_the_distillation_teacher():

@@ -2,30 +2,45 @@
 
 The output holds only the student's weights (no teacher, connectors or optimizer state) and
 loads with ``strict=True`` into the stock student config, e.g. for ``tools/test.py`` or
-deployment.
+deployment. An existing output is kept unless ``--force``; the input is never written over.
 """
 
 import argparse
-import os
+import io
 import os.path as osp
 
 import torch
 
 from mgd.utils import compat
-from mgd.utils.checkpoint import distill_to_student
+from mgd.utils.checkpoint import distill_to_student, load_from_local
+from mgd.utils.fileio import write_atomically
 
-compat.allow_mmengine_checkpoints()  # lets torch.load read mmengine's checkpoints
+compat.allow_mmengine_checkpoints()  # lets the weights-only loader read mmengine's checkpoints
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('checkpoint', help='distillation checkpoint (from tools/train.py)')
     parser.add_argument('out', help='student checkpoint to write')
+    parser.add_argument('--force', action='store_true', help='replace an existing OUT')
     args = parser.parse_args()
-    checkpoint = torch.load(args.checkpoint, map_location='cpu')
-    student = distill_to_student(checkpoint)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    torch.save(student, args.out)
+    if osp.exists(args.out) and osp.samefile(args.out, args.checkpoint):
+        raise SystemExit(
+            f'error: out {args.out!r} is the input checkpoint: write the student to another '
+            'file; the distillation checkpoint is never replaced.'
+        )
+    if osp.exists(args.out) and not args.force:
+        raise SystemExit(
+            f'error: out {args.out!r} already exists: choose another path, or pass --force to '
+            'replace it.'
+        )
+    try:
+        student = distill_to_student(load_from_local(args.checkpoint))
+        buffer = io.BytesIO()
+        torch.save(student, buffer)
+        write_atomically({args.out: buffer.getvalue()})
+    except (OSError, RuntimeError, ValueError) as err:
+        raise SystemExit(f'error: {err}') from None
     print(f'{len(student["state_dict"])} student tensors written to {args.out}')
 
 

@@ -11,7 +11,7 @@ Example::
 
 import argparse
 
-import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
+import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.inference import draw_detections
 
 

@@ -11,6 +11,7 @@ import os.path as osp
 from mmengine.runner import Runner
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
+from mgd.utils.checkpoint import is_url, load_strictly
 from mgd.utils.checks import check_data
 from mgd.utils.config import add_common_arguments, load_config
 from mgd.utils.launch import setup_launcher
@@ -28,7 +29,9 @@ def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.allow_new_keys)
     check_data(cfg, 'test')
-    cfg.load_from = args.checkpoint
+    if not is_url(args.checkpoint) and not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg.load_from = None  # loaded strictly below: mmengine's load_from only warns on mismatch
     if cfg.model.get('teacher_ckpt'):
         # The distillation checkpoint holds every weight: don't fetch the teacher's again.
         cfg.model.teacher_ckpt = None
@@ -39,6 +42,7 @@ def main():
         ]
     setup_launcher(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    load_strictly(runner.model, args.checkpoint)
     metrics = runner.test()
     if runner.rank == 0:
         for key, value in metrics.items():

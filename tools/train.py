@@ -6,7 +6,7 @@ from mmengine.runner import Runner
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.checks import check_data, check_resume, check_teacher_ckpt
-from mgd.utils.config import add_common_arguments, load_config
+from mgd.utils.config import add_common_arguments, apply_train_options, load_config
 from mgd.utils.launch import setup_launcher
 
 
@@ -26,13 +26,7 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.allow_new_keys)
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume:
-        cfg.resume, cfg.load_from = True, args.resume
+    apply_train_options(cfg, args.amp, args.resume)
     check_data(cfg, 'train')
     check_resume(cfg)
     check_teacher_ckpt(cfg)

@@ -24,6 +24,6 @@ model = dict(
 # The authors' code clips gradients in every detection setting.
 optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
 
-# Crash-safe checkpoints and an exact resume (mgd/engine/hooks.py).
+# Crash-safe checkpoints, an exact resume, a stop at the first NaN loss (mgd/engine/hooks.py).
 default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
-custom_hooks = [dict(type='mgd.RNGStateHook')]
+custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]

@@ -69,10 +69,11 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=True, milestones=[10], gamma=0.1),
 ]
 default_hooks = dict(
-    # crash-safe checkpoints (mgd/engine/hooks.py); RNGStateHook makes a resume exact
+    # crash-safe checkpoints (mgd/engine/hooks.py); RNGStateHook makes a resume exact,
+    # FiniteLossHook stops at the first NaN/inf loss
     checkpoint=dict(type='mgd.AtomicCheckpointHook', interval=4, max_keep_ckpts=1),
     logger=dict(type='LoggerHook', interval=10),
 )
-custom_hooks = [dict(type='mgd.RNGStateHook')]
+custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

@@ -29,6 +29,6 @@ param_scheduler = [
 # Only used with auto LR scaling enabled: the lr above is for 8 images per iteration.
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 
-# Crash-safe checkpoints and an exact resume (mgd/engine/hooks.py).
+# Crash-safe checkpoints, an exact resume, a stop at the first NaN loss (mgd/engine/hooks.py).
 default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook', interval=3, max_keep_ckpts=3))
-custom_hooks = [dict(type='mgd.RNGStateHook')]
+custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]

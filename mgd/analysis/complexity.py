@@ -1,8 +1,9 @@
 """Parameters, FLOPs and latency of the models configs evaluate, as a Markdown table.
 
-FLOPs are counted by mmengine's ``FlopAnalyzer`` (one multiply-add = one FLOP, the OpenMMLab
-convention) on the network's ``tensor`` forward: backbone, neck and head, without the
-detectors' box decoding and NMS. Latency is measured on the same forward.
+Parameters are counted by mmengine's ``parameter_count``, FLOPs by its ``FlopAnalyzer`` (one
+multiply-add = one FLOP, the OpenMMLab convention) on the network's ``tensor`` forward:
+backbone, neck and head, without the detectors' box decoding and NMS. Latency is measured on
+the same forward.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class Complexity:
 
 def count_params(model: nn.Module) -> int:
     """All parameters (trainable or not)."""
-    return sum(p.numel() for p in model.parameters())
+    from mmengine.analysis import parameter_count
+
+    return parameter_count(model)['']
 
 
 def count_flops(model: nn.Module, shape: Sequence[int]) -> int:

@@ -100,7 +100,8 @@ def model_input_image(model: nn.Module, inputs: torch.Tensor, sample: object) ->
 def plot_attention(
     rows: Sequence[tuple[str, np.ndarray, Sequence[tuple[str, np.ndarray]]]], out: str
 ) -> str:
-    """Writes one PNG: per model a row with its input image, then one attention map per level.
+    """Writes one PNG: per model a row with its input image, then one attention map per level
+    (coloured by mmengine's ``Visualizer.draw_featmap``).
 
     The figure is ``(1 + levels) * CELL_INCHES`` by ``rows * CELL_INCHES`` inches at ``DPI``
     (levels: the most any model has), so its pixel size is fixed by the grid.
@@ -116,6 +117,7 @@ def plot_attention(
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from mmengine.visualization import Visualizer
 
     cols = 1 + max(len(levels) for _, _, levels in rows)
     fig, axes = plt.subplots(
@@ -129,7 +131,11 @@ def plot_attention(
         axes_row[0].imshow(image)
         axes_row[0].set_title(f'{name}: input\n{image.shape[0]}x{image.shape[1]}', fontsize=8)
         for axis, (level, attention) in zip(axes_row[1:], levels):
-            axis.imshow(attention, cmap='jet', vmin=0, vmax=1, interpolation='nearest')
+            # A one-channel feature: its "mean" is the map, min-max scaled and jet-coloured.
+            heatmap = Visualizer.draw_featmap(
+                torch.from_numpy(attention)[None], channel_reduction='squeeze_mean'
+            )
+            axis.imshow(heatmap, interpolation='nearest')
             axis.set_title(
                 f'{name}: {level}\n{attention.shape[0]}x{attention.shape[1]}', fontsize=8
             )

@@ -7,19 +7,23 @@ import os
 import os.path as osp
 import uuid
 
-from mgd.analysis.models import build_model, test_pipeline_cfg
+from mmengine.utils import scandir
+
+from mgd.analysis.models import build_model, test_pipeline
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 def list_images(path: str) -> list[str]:
-    """``path`` itself if it is a file, else the images in the folder (sorted, not recursive)."""
+    """``path`` itself if it is a file, else the images in the folder (sorted, not recursive;
+    hidden files are skipped, as mmengine's ``scandir`` does)."""
     if osp.isfile(path):
         return [path]
     if not osp.isdir(path):
         raise FileNotFoundError(f'{path!r} is neither an image nor a folder')
     images = sorted(
-        osp.join(path, name) for name in os.listdir(path) if name.lower().endswith(IMAGE_EXTENSIONS)
+        osp.join(path, name)
+        for name in scandir(path, IMAGE_EXTENSIONS, recursive=False, case_sensitive=False)
     )
     if not images:
         raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {path!r}')
@@ -52,15 +56,12 @@ def draw_detections(
     from mmdet.apis import inference_detector
     from mmdet.models.detectors import BaseDetector
     from mmdet.visualization import DetLocalVisualizer
-    from mmengine.dataset import Compose
-    from mmengine.registry import DefaultScope
 
     images = list_images(inputs)
     model = build_model(config, checkpoint, device)
     if not isinstance(model, BaseDetector):
         raise ValueError(f'{config!r} is not a detector config ({type(model).__name__})')
-    with DefaultScope.overwrite_default_scope(model.cfg.get('default_scope')):
-        pipeline = Compose(test_pipeline_cfg(model.cfg))
+    pipeline = test_pipeline(model)  # built once, in the config's scope
     # Visualizers are named singletons: a fresh name per call.
     visualizer = DetLocalVisualizer(name=f'mgd_infer_{uuid.uuid4().hex}')
     visualizer.dataset_meta = model.dataset_meta

@@ -1,8 +1,9 @@
 """What every analysis tool needs: the model a config evaluates, its weights, an input image.
 
-For a distillation config (``MGDDistill``) that model is the student (``model.architecture``);
-its weights are the ``architecture.*`` tensors of a distillation checkpoint. Building the
-student alone builds no teacher, so no teacher checkpoint is needed.
+For a distillation config (``MGDDistill``) that model is the student (``model.architecture``,
+see :func:`mgd.utils.config.student_config`); its weights are the ``architecture.*`` tensors
+of a distillation checkpoint. Building the student alone builds no teacher, so no teacher
+checkpoint is needed.
 """
 
 from __future__ import annotations
@@ -10,51 +11,14 @@ from __future__ import annotations
 import os.path as osp
 
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner import CheckpointLoader
-from mmengine.runner.checkpoint import load_state_dict
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 from mmrazor.registry import MODELS
 from torch import nn
 
-from mgd.checkpoint import distill_to_student
-
-DISTILL_TYPES = ('MGDDistill', 'mmrazor.MGDDistill')
-
-
-def is_distillation(cfg: Config) -> bool:
-    """Whether ``cfg.model`` is an ``MGDDistill`` (else a plain model config)."""
-    return cfg.model.get('type') in DISTILL_TYPES
-
-
-def student_config(cfg: Config | str) -> Config:
-    """A copy of ``cfg`` whose ``model`` is the model the config evaluates.
-
-    For a distillation config that is the student, with the distiller's (or the config's
-    top-level) ``data_preprocessor`` when the student has none, the way mmengine's Runner
-    hands it over. The student's backbone ``init_cfg`` is dropped: the weights come from a
-    checkpoint, and no pretrained file is downloaded.
-
-    Args:
-        cfg: a config or its path.
-
-    Returns:
-        The new config; ``cfg`` is left as it was.
-    """
-    if isinstance(cfg, str):
-        if not osp.isfile(cfg):
-            raise FileNotFoundError(f'config {cfg!r} does not exist')
-        cfg = Config.fromfile(cfg)
-    cfg = cfg.copy()
-    model = ConfigDict(cfg.model.architecture if is_distillation(cfg) else cfg.model)
-    if model.get('data_preprocessor') is None:
-        preprocessor = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor')
-        if preprocessor is not None:
-            model.data_preprocessor = preprocessor
-    if isinstance(model.get('backbone'), dict):
-        model.backbone.init_cfg = None
-    cfg.model = model
-    return cfg
+from mgd.utils.checkpoint import distill_to_student
+from mgd.utils.config import student_config
 
 
 def build_model(
@@ -78,6 +42,8 @@ def build_model(
         the checkpoint's meta (or the config's dataset ``metainfo``).
     """
     cfg = student_config(cfg)
+    # Not mmdet's init_detector / mmpretrain's init_model (get_model): they load non-strictly,
+    # each builds one library's models only, and init_detector sets the default scope globally.
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         model = MODELS.build(cfg.model)
     meta = {}
@@ -99,37 +65,39 @@ def load_weights(model: nn.Module, path: str) -> dict:
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path!r} does not exist')
-    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    if any(key.startswith('architecture.') for key in state_dict):
+    checkpoint = _load_checkpoint(path, map_location='cpu', logger='current')
+    if any(key.startswith('architecture.') for key in checkpoint.get('state_dict', checkpoint)):
         checkpoint = distill_to_student(checkpoint)
-        state_dict = checkpoint['state_dict']
-    state_dict = {key.removeprefix('module.'): value for key, value in state_dict.items()}
-    try:
-        load_state_dict(model, state_dict, strict=True)
+    try:  # mmengine strips the ``module.`` prefix of DDP checkpoints
+        _load_checkpoint_to_model(model, checkpoint, strict=True, logger='current')
     except RuntimeError as err:
         raise RuntimeError(f"checkpoint {path!r} does not fit the config's model: {err}") from err
     return checkpoint.get('meta', {})
 
 
 def dataset_metainfo(cfg: Config) -> dict:
-    """The ``metainfo`` of the config's test (else val) dataset, or an empty dict."""
+    """The ``metainfo`` of the config's test (else val) dataset, else its class's ``METAINFO``
+    (e.g. ``mgd.NEUDETDataset``), or an empty dict."""
+    from mmengine.registry import DATASETS
+
     for split in ('test_dataloader', 'val_dataloader'):
         dataset = cfg.get(split, {}).get('dataset', {})
         if dataset.get('metainfo'):
             return dict(dataset.metainfo)
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+            dataset_type = DATASETS.get(dataset.get('type', ''))
+        if getattr(dataset_type, 'METAINFO', None):
+            return dict(dataset_type.METAINFO)
     return {}
 
 
-def test_pipeline_cfg(cfg: Config) -> list[dict]:
-    """The config's test (else val) pipeline without annotation loading (no labels at hand)."""
-    for split in ('test_dataloader', 'val_dataloader'):
-        dataset = cfg.get(split, {}).get('dataset', {})
-        while 'pipeline' not in dataset and 'dataset' in dataset:  # dataset wrappers
-            dataset = dataset.dataset
-        if 'pipeline' in dataset:
-            return [dict(t) for t in dataset.pipeline if 'LoadAnnotations' not in t['type']]
-    raise ValueError('the config has no test_dataloader.dataset.pipeline')
+def test_pipeline(model: nn.Module):
+    """The config's test pipeline (mmdet's ``get_test_pipeline_cfg``), built in its scope."""
+    from mmdet.utils import get_test_pipeline_cfg
+    from mmengine.dataset import Compose
+
+    with DefaultScope.overwrite_default_scope(model.cfg.get('default_scope')):
+        return Compose(get_test_pipeline_cfg(model.cfg))
 
 
 def load_image(model: nn.Module, image: str) -> tuple[torch.Tensor, object]:
@@ -142,13 +110,9 @@ def load_image(model: nn.Module, image: str) -> tuple[torch.Tensor, object]:
     Returns:
         The batch of one preprocessed image (N=1, on the model's device) and its data sample.
     """
-    from mmengine.dataset import Compose
-
     if not osp.isfile(image):
         raise FileNotFoundError(f'image {image!r} does not exist')
-    with DefaultScope.overwrite_default_scope(model.cfg.get('default_scope')):
-        pipeline = Compose(test_pipeline_cfg(model.cfg))
-    data = pipeline(dict(img_path=image, img_id=0))
+    data = test_pipeline(model)(dict(img_path=image, img_id=0))
     batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
     with torch.no_grad():
         batch = model.data_preprocessor(batch, False)

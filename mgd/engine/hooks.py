@@ -44,6 +44,7 @@ from mgd.utils.fileio import write_atomically
 
 __all__ = [
     'AtomicCheckpointHook',
+    'FiniteLossHook',
     'RNGStateHook',
     'get_rng_state',
     'set_rng_state',
@@ -193,3 +194,32 @@ class AtomicCheckpointHook(CheckpointHook):
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
                 os.remove(path)
+
+
+@HOOKS.register_module()
+class FiniteLossHook(Hook):
+    """Stops training at the first iteration whose losses are not finite, naming them.
+
+    Without it a NaN loss weight or a diverging run trains on, exits 0 and saves checkpoints
+    full of NaN. It runs right after the iteration and before the checkpoint hook (priority
+    ``VERY_HIGH``), so the weights that the non-finite loss produced are never saved.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        bad = {
+            key: float(torch.as_tensor(value).float().sum())
+            for key, value in (outputs or {}).items()
+            if not bool(torch.isfinite(torch.as_tensor(value)).all())
+        }
+        if not bad:
+            return
+        losses = ', '.join(f'{key}={value}' for key, value in bad.items())
+        raise FloatingPointError(
+            f'non-finite loss at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): '
+            f'{losses}. Training stopped; this state was not saved (the last checkpoint is '
+            f'the one {osp.join(runner.work_dir, "last_checkpoint")} names, if any). Check the '
+            'weights of these losses (e.g. alpha_mgd), lower the learning rate or clip the '
+            'gradients (optim_wrapper.clip_grad), then train again or --resume.'
+        )

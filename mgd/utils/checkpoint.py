@@ -22,6 +22,7 @@ from collections import OrderedDict
 import torch
 from mmengine.dist import barrier, get_dist_info
 from mmengine.runner import CheckpointLoader
+from torch import nn
 
 TEACHER_CKPT_HINT = 'pass a local file with --cfg-options model.teacher_ckpt=/path/to/teacher.pth'
 
@@ -43,12 +44,54 @@ def load_url(url: str) -> object:
     return checkpoint
 
 
-def _load(path: str) -> object:
-    if path.startswith(('http://', 'https://')):
-        return load_url(path)
-    if is_url(path):  # open-mmlab://, torchvision://, s3://, ...: mmengine resolves them
-        return CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    return torch.load(path, map_location='cpu', weights_only=True)
+def _unsafe_message(what: str, path: str, err: Exception) -> str | None:
+    unsafe = [line.strip() for line in str(err).splitlines() if 'GLOBAL' in line.upper()]
+    if not unsafe:
+        return None
+    return (
+        f'{what} {path!r} holds python objects other than tensors and plain data '
+        f'({unsafe[0]}); they are refused because unpickling them can run code. If you '
+        'trust the file, keep only its weights: python -c "import torch; c = torch.load('
+        "'IN.pth', weights_only=False); torch.save(dict(state_dict=c.get('state_dict', c)), "
+        """'OUT.pth')" and pass OUT.pth."""
+    )
+
+
+def load_from_local(path: str, map_location: object = 'cpu', what: str = 'checkpoint') -> object:
+    """The project's one reader of local checkpoint files: ``torch.load(weights_only=True)``.
+
+    ``mgd.utils.compat`` makes it mmengine's loader of local paths too, so ``--resume``,
+    ``load_from``, ``tools/test.py``, the analysis tools and local ``Pretrained`` weights all
+    read through it, as do ``model.teacher_ckpt`` and ``tools/convert_to_student.py``.
+
+    Args:
+        path: a local file.
+        map_location: as for ``torch.load``.
+        what: how the file is called in error messages (e.g. ``model.teacher_ckpt``).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        RuntimeError: naming the file: it holds code-running pickles, or is no (complete)
+            PyTorch checkpoint.
+    """
+    path = os.path.expanduser(path)
+    if not os.path.isfile(path):
+        hint = TEACHER_CKPT_HINT if what == 'model.teacher_ckpt' else 'check the path'
+        raise FileNotFoundError(f'{what} {path!r} does not exist: {hint}')
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        message = _unsafe_message(what, path, err)
+        raise RuntimeError(
+            message
+            or f'could not read {what} {path!r} (UnpicklingError: {err}): is it a PyTorch '
+            'checkpoint, completely written?'
+        ) from err
+    except Exception as err:  # zip, EOF and other format errors
+        raise RuntimeError(
+            f'could not read {what} {path!r} ({type(err).__name__}: {err}): is it a PyTorch '
+            'checkpoint, completely written?'
+        ) from err
 
 
 def read_state_dict(path: str, what: str = 'checkpoint') -> dict:
@@ -61,38 +104,97 @@ def read_state_dict(path: str, what: str = 'checkpoint') -> dict:
     Returns:
         The state dict, with any ``module.`` prefix (DDP) removed.
     """
-    if not is_url(path) and not os.path.isfile(path):
-        raise FileNotFoundError(f'{what} {path!r} does not exist: {TEACHER_CKPT_HINT}')
-    try:
-        checkpoint = _load(path)
-    except pickle.UnpicklingError as err:
-        unsafe = [line.strip() for line in str(err).splitlines() if 'GLOBAL' in line.upper()]
-        if not unsafe:
+    if not is_url(path):
+        checkpoint = load_from_local(path, 'cpu', what)
+    else:
+        try:
+            if path.startswith(('http://', 'https://')):
+                checkpoint = load_url(path)
+            else:  # open-mmlab://, torchvision://, s3://, ...: mmengine resolves them
+                checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        except Exception as err:  # network, pickle and zip errors all end here
+            message = isinstance(err, pickle.UnpicklingError) and _unsafe_message(what, path, err)
             raise RuntimeError(
-                f'could not read {what} {path!r} (UnpicklingError: {err}): is it a PyTorch '
-                'checkpoint, completely written?'
-            ) from err
-        raise RuntimeError(
-            f'{what} {path!r} holds python objects other than tensors and plain data '
-            f'({unsafe[0]}); they are refused because unpickling them can run code. If you '
-            'trust the file, keep only its weights: python -c "import torch; c = torch.load('
-            "'IN.pth', weights_only=False); torch.save(dict(state_dict=c.get('state_dict', c)), "
-            """'OUT.pth')" and pass OUT.pth."""
-        ) from err
-    except Exception as err:  # network, pickle and zip errors all end here
-        if is_url(path):
-            raise RuntimeError(
-                f'could not download {what} {path!r} ({type(err).__name__}: {err}). Without '
+                message
+                or f'could not download {what} {path!r} ({type(err).__name__}: {err}). Without '
                 f'network access, download it on another machine and {TEACHER_CKPT_HINT}'
             ) from err
-        raise RuntimeError(
-            f'could not read {what} {path!r} ({type(err).__name__}: {err}): is it a PyTorch '
-            'checkpoint, completely written?'
-        ) from err
     state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict):
         raise RuntimeError(f'{what} {path!r} holds no state dict')
     return OrderedDict((k.removeprefix('module.'), v) for k, v in state_dict.items())
+
+
+def load_strictly(model: nn.Module, path: str) -> dict:
+    """Loads every tensor of ``model`` from ``path``, or names what does not match.
+
+    ``tools/test.py`` evaluates through it: mmengine's ``load_from`` only warns about
+    mismatches and then evaluates a mostly random model.
+
+    Args:
+        model: the model (a DDP wrapper is unwrapped).
+        path: a local checkpoint (or a URL that mmengine resolves).
+
+    Returns:
+        The checkpoint dict.
+
+    Raises:
+        ValueError: listing missing, unexpected and mismatched tensors, with what to pass.
+    """
+    from mmengine.model import is_model_wrapper
+
+    if is_model_wrapper(model):
+        model = model.module
+    checkpoint = (
+        CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        if is_url(path)
+        else load_from_local(path)
+    )
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
+    state_dict = OrderedDict((k.removeprefix('module.'), v) for k, v in state_dict.items())
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    wrong = [
+        f'{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}'
+        for k, v in own.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong:
+        problems = [
+            f'{len(items)} {kind}, e.g. {items[:3]}'
+            for kind, items in (
+                ('tensors of the model are not in the checkpoint', missing),
+                ('tensors of the checkpoint are not in the model', unexpected),
+                ('tensors differ in shape (checkpoint vs model)', wrong),
+            )
+            if items
+        ]
+        raise ValueError(
+            f"checkpoint {path!r} does not fit the config's model: {'; '.join(problems)}."
+            + _fit_hint(list(state_dict), list(own))
+        )
+    model.load_state_dict(state_dict, strict=True)
+    return checkpoint
+
+
+def _fit_hint(checkpoint_keys: list[str], model_keys: list[str]) -> str:
+    """What to pass instead, when a distillation checkpoint meets a plain config or back."""
+    distill_checkpoint = any(k.startswith('architecture.') for k in checkpoint_keys)
+    distill_model = any(k.startswith('architecture.') for k in model_keys)
+    if distill_checkpoint and not distill_model:
+        return (
+            ' It is a distillation checkpoint (teacher and student): pass the distillation '
+            'config it was trained with (its student is evaluated), or first convert it with '
+            'tools/convert_to_student.py for the stock student config.'
+        )
+    if distill_model and not distill_checkpoint:
+        return (
+            ' The config is a distillation config, which evaluates a distillation checkpoint '
+            '(from tools/train.py); a plain checkpoint (a teacher, or a converted student) '
+            'goes with its own model config.'
+        )
+    return ' Pass the config the checkpoint was trained with.'
 
 
 def distill_to_student(checkpoint: dict) -> dict:

@@ -9,6 +9,9 @@ Nothing here edits an installed package; each fix is tested in ``tests/test_comp
    ``--resume`` and testing a trained model fail. We allow exactly those types (and a
    ``getattr`` limited to those methods) through torch's safe-globals list instead of turning
    the check off.
+   mmengine's loader of local files is then :func:`mgd.utils.checkpoint.load_from_local` (the same
+   ``weights_only`` read, with errors that name the file and never suggest
+   ``weights_only=False``), so that every checkpoint the project reads goes through one loader.
 2. ``import mmrazor.models`` fails on torch >= 2 (mmrazor#632): ``mmrazor.structures.quantization``
    runs import-time code against ``torch.ao`` APIs that no longer exist. Distillation never
    uses quantization, so a stand-in module is registered before mmrazor is imported.
@@ -67,8 +70,14 @@ def mmengine_checkpoint_globals() -> list:
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Lets ``torch.load(weights_only=True)`` read checkpoints saved by mmengine's Runner."""
+    """Lets ``torch.load(weights_only=True)`` read checkpoints saved by mmengine's Runner, and
+    makes :func:`mgd.utils.checkpoint.load_from_local` mmengine's loader of local files."""
+    from mmengine.runner import CheckpointLoader
+
+    from mgd.utils.checkpoint import load_from_local
+
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
 
 
 class _QuantizationUnavailable:

@@ -15,6 +15,7 @@ from mgd.utils.cfg_options import check_cfg_options
 __all__ = [
     'DISTILL_TYPES',
     'add_common_arguments',
+    'apply_train_options',
     'evaluated_model',
     'is_distillation',
     'load_config',
@@ -113,4 +114,33 @@ def student_config(cfg: Config | str) -> Config:
     if isinstance(model.get('backbone'), dict):
         model.backbone.init_cfg = None
     cfg.model = model
+    return cfg
+
+
+def apply_train_options(cfg: Config, amp: bool = False, resume: str | None = None) -> Config:
+    """What ``tools/train.py --amp`` and ``--resume [PATH]`` change in the config.
+
+    Args:
+        cfg: the loaded config (changed in place).
+        amp: mixed precision through mmengine's ``AmpOptimWrapper`` (dynamic loss scale; the
+            config's ``clip_grad`` and optimizer are kept). It needs a CUDA GPU.
+        resume: ``'auto'`` (the checkpoint ``work_dir/last_checkpoint`` names) or a path.
+
+    Returns:
+        ``cfg``.
+    """
+    if amp:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(
+                '--amp needs a CUDA GPU (mmengine runs AmpOptimWrapper on accelerators only); '
+                'on the CPU, train without --amp.'
+            )
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume:
+        cfg.resume, cfg.load_from = True, resume
     return cfg

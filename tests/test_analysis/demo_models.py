@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-import mgd  # noqa: F401
+import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
+from mgd.datasets.metainfo import NEU_DET_CLASSES as CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
 TEACHER_CFG = str(REPO / 'configs/demo/retinanet_r18-w32_demo.py')
 STUDENT_CFG = str(REPO / 'configs/demo/retinanet_r18-w16_demo.py')
 MGD_CFG = str(REPO / 'configs/demo/mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py')
-CLASSES = ('crazing', 'inclusion', 'patches', 'pitted_surface', 'rolled-in_scale', 'scratches')
 
 
 def save(state_dict: dict, path: Path) -> str:

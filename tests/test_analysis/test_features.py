@@ -42,6 +42,14 @@ def test_a_distillation_checkpoint_loads_its_student(demo_checkpoints):
         build_model(TEACHER_CFG, demo_checkpoints['mgd'])  # w16 weights into the w32 teacher
 
 
+def test_without_a_checkpoint_the_classes_come_from_the_dataset_class():
+    from mgd.datasets.metainfo import NEU_DET_METAINFO
+
+    model = build_model(STUDENT_CFG, init_weights=False)  # the config names mgd.NEUDETDataset
+    assert model.dataset_meta['classes'] == NEU_DET_METAINFO['classes']
+    assert model.dataset_meta['palette'] == NEU_DET_METAINFO['palette']
+
+
 def test_attention_maps_follow_the_test_pipeline_and_fpn_strides(demo_checkpoints, image_dir):
     model = build_model(TEACHER_CFG, demo_checkpoints['teacher'])
     inputs, sample = load_image(model, str(image_dir / 'a.jpg'))

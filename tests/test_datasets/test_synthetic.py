@@ -226,3 +226,47 @@ def test_dataset_config_metric_matches_the_json(demo_dir, tmp_path):
     assert set(keys) <= set(results[0])
     assert [results[0][k] for k in keys] == [results[1][k] for k in keys]
     assert 0.1 < results[0]['coco/bbox_mAP'] < 1
+
+
+def test_a_kill_between_renames_leaves_one_whole_set(tmp_path, monkeypatch):
+    """The two JSON files are committed as one folder: never train of one run, val of another."""
+    from mgd.utils import fileio
+
+    out = tmp_path / 'demo'
+    make_demo_data(str(out), 6, 2, seed=0)
+    names = ['instances_train.json', 'instances_val.json']
+    old = [(out / 'annotations' / n).read_bytes() for n in names]
+    monkeypatch.setattr(fileio, '_exchange', lambda a, b: False, raising=False)
+    real_replace, calls = os.replace, []
+
+    def replace_then_die(src, dst):
+        calls.append(dst)
+        if len(calls) > 1:
+            raise KeyboardInterrupt  # the process dies after the first rename
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, 'replace', replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        make_demo_data(str(out), 6, 2, seed=1)
+    monkeypatch.undo()
+    if (out / 'annotations').exists():
+        assert [(out / 'annotations' / n).read_bytes() for n in names] == old
+    make_demo_data(str(out), 6, 2, seed=1)  # the next run completes and cleans up
+    assert sorted(os.listdir(out)) == ['annotations', 'images']
+    assert sorted(os.listdir(out / 'annotations')) == names
+    assert [(out / 'annotations' / n).read_bytes() for n in names] != old
+
+
+def test_tool_reports_an_out_dir_it_cannot_write(tmp_path):
+    out = tmp_path / 'demo'
+    out.write_text('a file, not a folder')
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'misc', 'make_demo_data.py'), str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    assert str(out) in result.stderr and 'out_dir' in result.stderr
+    assert out.read_text() == 'a file, not a folder' and os.listdir(tmp_path) == ['demo']

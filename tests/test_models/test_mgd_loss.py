@@ -61,6 +61,7 @@ def test_shape_mismatch_names_both_shapes():
         MGDLoss()(torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 5))
 
 
-def test_negative_alpha_refused():
-    with pytest.raises(ValueError, match='alpha_mgd must be >= 0, got -1'):
-        MGDLoss(-1.0)
+@pytest.mark.parametrize('alpha', [-1.0, float('nan'), float('inf')])
+def test_negative_or_non_finite_alpha_refused(alpha):
+    with pytest.raises(ValueError, match=f'alpha_mgd must be a finite number >= 0, got {alpha}'):
+        MGDLoss(alpha)

@@ -30,6 +30,18 @@ class ToyModel(BaseModel):
         return {'loss': ((self.linear(inputs * noise) - torch.stack(labels)) ** 2).mean()}
 
 
+class DivergingModel(ToyModel):
+    """A loss that turns NaN at the third iteration (the first of epoch 2)."""
+
+    calls = 0
+
+    def forward(self, inputs, labels=None, mode='loss'):
+        self.calls += 1
+        loss = super().forward(inputs, labels, mode)['loss']
+        bad = loss * float('nan') if self.calls >= 3 else loss * 0
+        return {'loss_task': loss, 'loss_weighted': bad}
+
+
 class ToyDataset(Dataset):
     def __len__(self) -> int:
         return 4
@@ -38,10 +50,12 @@ class ToyDataset(Dataset):
         return dict(inputs=torch.full((2,), float(index)), labels=torch.tensor([1.0]))
 
 
-def make_runner(work_dir, max_epochs: int, hook: str, resume: bool = False) -> Runner:
+def make_runner(
+    work_dir, max_epochs: int, hook: str, resume: bool = False, model: nn.Module | None = None
+) -> Runner:
     torch.manual_seed(0)  # the model is built before the Runner seeds
     return Runner(
-        model=ToyModel(),
+        model=model or ToyModel(),
         work_dir=str(work_dir),
         experiment_name=f'toy_{max_epochs}_{resume}',
         train_dataloader=dict(
@@ -53,7 +67,7 @@ def make_runner(work_dir, max_epochs: int, hook: str, resume: bool = False) -> R
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=dict(checkpoint=dict(type=hook, interval=1, max_keep_ckpts=1)),
-        custom_hooks=[dict(type='mgd.RNGStateHook')],
+        custom_hooks=[dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')],
         randomness=dict(seed=0),
         resume=resume,
         default_scope='mmengine',
@@ -165,4 +179,19 @@ TRAINING_CONFIGS = [
 def test_every_config_saves_crash_safe_checkpoints_with_the_rng_state(config):
     cfg = Config.fromfile(str(config))
     assert cfg.default_hooks.checkpoint.type == 'mgd.AtomicCheckpointHook'
-    assert [h['type'] for h in cfg.custom_hooks] == ['mgd.RNGStateHook']
+    assert [h['type'] for h in cfg.custom_hooks] == ['mgd.RNGStateHook', 'mgd.FiniteLossHook']
+
+
+def test_nan_loss_stops_training_before_it_is_saved(tmp_path):
+    runner = make_runner(tmp_path, 3, 'mgd.AtomicCheckpointHook', model=DivergingModel())
+    with pytest.raises(FloatingPointError) as info:
+        runner.train()
+    message = str(info.value)
+    assert message.startswith('non-finite loss at iteration 3 (epoch 2): ')
+    assert 'loss_weighted=nan' in message and 'loss_task' not in message
+    assert 'alpha_mgd' in message and 'clip_grad' in message
+    # epoch 1 was saved; nothing trained on the NaN loss was
+    assert sorted(p.name for p in tmp_path.glob('*.pth*')) == ['epoch_1.pth']
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'epoch_1.pth')
+    saved = torch.load(tmp_path / 'epoch_1.pth')['state_dict']
+    assert all(torch.isfinite(v).all() for v in saved.values())

@@ -155,7 +155,17 @@ def test_good_config_trains_and_checks_the_first_batch_once(mgd_cfg, monkeypatch
     [
         ('connectors.mgd_neck2.lambda_mgd', 1.0, 'lambda_mgd must be in [0, 1), got 1.0'),
         ('connectors.mgd_neck0.lambda_mgd', -0.1, 'lambda_mgd must be in [0, 1), got -0.1'),
-        ('distill_losses.loss_mgd_neck4.alpha_mgd', -2e-5, 'alpha_mgd must be >= 0, got -2e-05'),
+        ('connectors.mgd_neck1.lambda_mgd', float('nan'), 'lambda_mgd must be in [0, 1), got nan'),
+        (
+            'distill_losses.loss_mgd_neck4.alpha_mgd',
+            -2e-5,
+            'alpha_mgd must be a finite number >= 0, got -2e-05',
+        ),
+        (
+            'distill_losses.loss_mgd_neck0.alpha_mgd',
+            float('nan'),
+            'alpha_mgd must be a finite number >= 0, got nan',
+        ),
     ],
 )
 def test_mgd_hyper_parameters_out_of_range(demo_data, teacher_ckpt, key, value, message):
@@ -176,14 +186,13 @@ def test_mgd_hyper_parameters_out_of_range(demo_data, teacher_ckpt, key, value, 
 # --- inheriting ---------------------------------------------------------------------------
 
 
-def test_inheriting_skips_head_tensors_of_another_shape(mgd_cfg, monkeypatch):
+def test_inheriting_skips_neck_tensors_of_another_shape(mgd_cfg, monkeypatch):
     logged = []
     monkeypatch.setattr(
         mgd_distill_module,
         'print_log',
         lambda msg, logger=None, level=20: logged.append((level, msg)),
     )
-    mgd_cfg.model.architecture.bbox_head.num_classes = 3  # the teacher has 6
     model = build(mgd_cfg)
 
     student, teacher = model.student.state_dict(), model.teacher.state_dict()
@@ -191,19 +200,24 @@ def test_inheriting_skips_head_tensors_of_another_shape(mgd_cfg, monkeypatch):
     differ = [k for k in inherited if student[k].shape != teacher[k].shape]
     warnings = [msg for level, msg in logged if level == 30]
     assert len(warnings) == 1
-    # the FPN's input convs (half-width backbone) and now the classifier
+    # the FPN's input convs: the student's backbone is half as wide
     assert warnings[0].startswith(f'Inheriting strategy skipped {len(differ)} tensors: ')
-    assert len(differ) == 6
-    assert (
-        'bbox_head.retina_cls.weight (student (27, 64, 3, 3), teacher (54, 64, 3, 3))'
-        in warnings[0]
+    assert len(differ) == 4 and all(k.startswith('neck.') for k in differ)
+    assert 'neck.lateral_convs.0.conv.weight (student (64, 32, 1, 1), teacher (64, 64, 1, 1))' in (
+        warnings[0]
     )
-    assert 'bbox_head.retina_cls.bias (student (27,), teacher (54,))' in warnings[0]
     copied = [k for k in inherited if k not in differ]
     assert copied and all(torch.equal(student[k], teacher[k]) for k in copied)
     assert f'copied {len(copied)} tensors' in ' '.join(msg for _, msg in logged)
-    losses = first_batch_losses(model, num_classes=3)  # and it trains
+    losses = first_batch_losses(model)  # and it trains
     assert all(torch.isfinite(sum(v) if isinstance(v, list) else v) for v in losses.values())
+
+
+def test_inheriting_a_head_for_other_classes_is_refused(mgd_cfg):
+    mgd_cfg.model.architecture.bbox_head.num_classes = 3  # the teacher has 6
+    with pytest.raises(ValueError) as info:
+        build(mgd_cfg)
+    assert "the student's bbox_head predicts 3 classes, the teacher's 6" in str(info.value)
 
 
 # --- SingleTeacherDistill options that MGD fixes ------------------------------------------

@@ -16,7 +16,7 @@ import argparse
 import os
 import os.path as osp
 
-import mgd  # noqa: F401  (stack fixes; registers the MGD classes)
+import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.complexity import complexity_table, measure
 
 

@@ -50,6 +50,13 @@ def load_teacher(teacher: nn.Module, path: str) -> None:
             f'(checkpoint vs teacher): {"; ".join(wrong[:5])}'
         )
     missing = [k for k in own if k not in state_dict]
+    if len(missing) > len(own) / 2:
+        raise ValueError(
+            f'model.teacher_ckpt {path!r} holds only {len(own) - len(missing)} of the '
+            f"teacher's {len(own)} tensors (missing e.g. {missing[:3]}): most of the teacher "
+            'would stay randomly initialised. Is it the checkpoint of this teacher config '
+            '(model.teacher.cfg_path)?'
+        )
     if missing:
         print_log(
             f'teacher checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}',
@@ -183,6 +190,19 @@ class MGDDistill(SingleTeacherDistill):
                 f'inherit names {missing}, which the student does not have; '
                 f'its modules are {top}'
             )
+        for name in self.inherit:
+            student_classes = getattr(getattr(self.student, name), 'num_classes', None)
+            teacher_classes = getattr(getattr(self.teacher, name, None), 'num_classes', None)
+            if student_classes != teacher_classes and None not in (
+                student_classes,
+                teacher_classes,
+            ):
+                raise ValueError(
+                    f"inherit: the student's {name} predicts {student_classes} classes, the "
+                    f"teacher's {teacher_classes}: its classifier cannot be inherited. Train "
+                    'the teacher on the same classes (and pass it as model.teacher_ckpt), or '
+                    f'remove {name!r} from model.inherit.'
+                )
         teacher_state = self.teacher.state_dict()
         copied, skipped = 0, []
         for key, value in self.student.state_dict().items():

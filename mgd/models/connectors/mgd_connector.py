@@ -50,7 +50,7 @@ class MGDConnector(BaseConnector):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(init_cfg)
-        if not 0 <= lambda_mgd < 1:
+        if not 0 <= lambda_mgd < 1:  # also refuses NaN, for which every comparison is False
             raise ValueError(
                 f'lambda_mgd must be in [0, 1), got {lambda_mgd}: it is the fraction of the '
                 'student feature that is masked, and 1 would leave nothing to distil from.'

@@ -30,7 +30,13 @@ def main():
         args.config, args.checkpoint, args.inputs, args.out, args.score_thr, args.device
     )
     for path, count in written:
-        print(f'{path}: {count} detections with score > {args.score_thr}')
+        if count is None:
+            print(f'{path}: skipped, not a readable image')
+        else:
+            print(f'{path}: {count} detections with score > {args.score_thr}')
+    skipped = sum(count is None for _, count in written)
+    if skipped:
+        print(f'{skipped} of {len(written)} images skipped (see the warnings above)')
 
 
 if __name__ == '__main__':

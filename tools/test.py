@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.checkpoint import is_url, load_strictly
-from mgd.utils.checks import check_data
+from mgd.utils.checks import check_data, check_work_dir
 from mgd.utils.config import add_common_arguments, load_config
 from mgd.utils.launch import setup_launcher
 
@@ -28,6 +28,7 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.allow_new_keys)
+    check_work_dir(cfg)
     check_data(cfg, 'test')
     if not is_url(args.checkpoint) and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')

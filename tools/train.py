@@ -5,7 +5,7 @@ import argparse
 from mmengine.runner import Runner
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
-from mgd.utils.checks import check_data, check_resume, check_teacher_ckpt
+from mgd.utils.checks import check_data, check_resume, check_teacher_ckpt, check_work_dir
 from mgd.utils.config import add_common_arguments, apply_train_options, load_config
 from mgd.utils.launch import setup_launcher
 
@@ -27,6 +27,7 @@ def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.allow_new_keys)
     apply_train_options(cfg, args.amp, args.resume)
+    check_work_dir(cfg)
     check_data(cfg, 'train')
     check_resume(cfg)
     check_teacher_ckpt(cfg)

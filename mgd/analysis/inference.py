@@ -3,6 +3,7 @@ model a config evaluates (the student of a distillation config)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import os.path as osp
 import uuid
@@ -50,12 +51,14 @@ def draw_detections(
         device: where the model runs.
 
     Returns:
-        ``(written image, number of detections drawn)`` per input image.
+        ``(written image, number of detections drawn)`` per input image; an image that cannot
+        be read (empty, corrupt) is skipped with a warning naming it, as ``(image, None)``.
     """
     import mmcv
     from mmdet.apis import inference_detector
     from mmdet.models.detectors import BaseDetector
     from mmdet.visualization import DetLocalVisualizer
+    from mmengine.logging import print_log
 
     images = list_images(inputs)
     model = build_model(config, checkpoint, device)
@@ -68,11 +71,19 @@ def draw_detections(
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for image in images:
-        result = inference_detector(model, image, test_pipeline=pipeline)
+        try:
+            pixels = mmcv.imread(image, channel_order='rgb')
+            if pixels is None:
+                raise ValueError('not a readable image')
+            result = inference_detector(model, image, test_pipeline=pipeline)
+        except Exception as err:  # one bad file must not stop the others
+            print_log(f'skipped {image}: {err}', logger='current', level=logging.WARNING)
+            written.append((image, None))
+            continue
         out_file = osp.join(out_dir, osp.basename(image))
         visualizer.add_datasample(
             osp.basename(image),
-            mmcv.imread(image, channel_order='rgb'),
+            pixels,
             result,
             draw_gt=False,
             pred_score_thr=score_thr,

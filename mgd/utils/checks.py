@@ -2,10 +2,12 @@
 
 ``tools/train.py`` and ``tools/test.py`` call them right after the config is loaded:
 
-* ``check_data``: missing or empty annotation files and image folders, classes that do not
-  match the model's ``num_classes``;
+* ``check_data``: missing or empty annotation files and image folders, images that are
+  missing, empty or not images (for JSON files up to 50 MB), classes that do not match the
+  model's ``num_classes``;
 * ``check_resume``: a ``last_checkpoint`` or ``--resume PATH`` naming a file that is gone;
-* ``check_teacher_ckpt``: a distillation config without a teacher checkpoint.
+* ``check_teacher_ckpt``: a distillation config without a teacher checkpoint;
+* ``check_work_dir``: a ``--work-dir`` that cannot be created or written.
 
 Every check raises ``ValueError`` (``FileNotFoundError`` for files) with what to change.
 """
@@ -13,16 +15,19 @@ Every check raises ``ValueError`` (``FileNotFoundError`` for files) with what to
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
+import tempfile
 from collections.abc import Iterator, Mapping
 
 from mmengine.config import Config
 from mmengine.runner import find_latest_checkpoint
+from PIL import Image
 
 from mgd.utils.checkpoint import is_url
 from mgd.utils.config import evaluated_model
 
-__all__ = ['check_data', 'check_resume', 'check_teacher_ckpt']
+__all__ = ['check_data', 'check_resume', 'check_teacher_ckpt', 'check_work_dir']
 
 # JSON annotation files up to this size are parsed to see whether they hold any image.
 MAX_PARSED_ANNOTATION_BYTES = 50 * 2**20
@@ -45,48 +50,82 @@ def _local_path(data_root: str | None, name: str) -> str:
     return name if osp.isabs(name) or not data_root else osp.join(data_root, name)
 
 
-def _annotation_problems(key: str, ann_file: str, training: bool) -> list[str]:
-    """What is wrong with one annotation file, as messages naming the config key."""
+def _read_annotations(key: str, ann_file: str, training: bool) -> tuple[list[str], dict | None]:
+    """What is wrong with one annotation file (messages naming the config key), and its
+    content when it is a COCO JSON file small enough to parse."""
     if not osp.isfile(ann_file):
         return [
             f'{key}: annotation file {ann_file!r} does not exist. Fix the path (data_root '
             'and ann_file), or create the data (see the README: data preparation).'
-        ]
+        ], None
     size = osp.getsize(ann_file)
     if size == 0:
         return [
             f'{key}: annotation file {ann_file!r} is empty (0 bytes): it was not written '
             'completely; create it again.'
-        ]
+        ], None
     if not ann_file.endswith('.json') or size > MAX_PARSED_ANNOTATION_BYTES:
-        return []
+        return [], None
     try:
         with open(ann_file) as f:
             content = json.load(f)
     except (ValueError, UnicodeDecodeError) as err:
         return [
-            f'{key}: annotation file {ann_file!r} is not valid JSON ({err}); create it ' 'again.'
-        ]
-    if isinstance(content, dict) and 'images' in content:
-        if not content['images']:
-            return [f'{key}: annotation file {ann_file!r} lists no images.']
-        if training and not content.get('annotations'):
-            return [
-                f'{key}: annotation file {ann_file!r} has no annotations: nothing to ' 'train on.'
-            ]
-    return []
+            f'{key}: annotation file {ann_file!r} is not valid JSON ({err}); create it again.'
+        ], None
+    if not isinstance(content, dict) or 'images' not in content:
+        return [], None
+    if not content['images']:
+        return [f'{key}: annotation file {ann_file!r} lists no images.'], None
+    if training and not content.get('annotations'):
+        return [
+            f'{key}: annotation file {ann_file!r} has no annotations: nothing to train on.'
+        ], None
+    return [], content
+
+
+def _annotation_problems(key: str, ann_file: str, training: bool) -> list[str]:
+    return _read_annotations(key, ann_file, training)[0]
+
+
+def _image_problem(path: str) -> str | None:
+    """Why mmcv could not decode ``path`` (missing, empty, not an image), or None."""
+    if not osp.isfile(path):
+        return 'does not exist'
+    if osp.getsize(path) == 0:
+        return 'is empty (0 bytes)'
+    try:
+        with Image.open(path):  # reads the header only: cheap enough for every image
+            return None
+    except (OSError, ValueError) as err:
+        return f'is not a readable image ({type(err).__name__})'
+
+
+def _image_problems(key: str, ann_file: str, content: dict, folder: str) -> list[str]:
+    bad = []
+    for image in content['images']:
+        path = osp.join(folder, str(image.get('file_name', '')))
+        problem = _image_problem(path)
+        if problem:
+            bad.append(f'{path!r} {problem}')
+    if not bad:
+        return []
+    return [
+        f'{key}: {len(bad)} of the {len(content["images"])} images that {ann_file!r} lists '
+        f'cannot be read: {"; ".join(bad[:5])}{"; ..." if len(bad) > 5 else ""}. Replace '
+        'them, or remove them from the annotation file (re-run the converter without them).'
+    ]
 
 
 def _dataset_problems(key: str, dataset: Mapping, training: bool) -> list[str]:
     data_root = dataset.get('data_root')
     if isinstance(data_root, str) and is_url(data_root):
         return []
-    problems = []
+    problems, content = [], None
     ann_file = dataset.get('ann_file')
     if isinstance(ann_file, str) and ann_file and not is_url(ann_file):
-        problems += _annotation_problems(
-            f'{key}.ann_file', _local_path(data_root, ann_file), training
-        )
+        ann_file = _local_path(data_root, ann_file)
+        problems, content = _read_annotations(f'{key}.ann_file', ann_file, training)
     prefix = dataset.get('data_prefix')
     if isinstance(prefix, Mapping):
         prefix = prefix.get('img', prefix.get('img_path'))
@@ -98,7 +137,27 @@ def _dataset_problems(key: str, dataset: Mapping, training: bool) -> list[str]:
                 f'{key}.data_prefix: image folder {folder!r} does not exist. Fix '
                 'data_root/data_prefix, or create the data.'
             )
+        elif content is not None:
+            problems += _image_problems(key, ann_file, content, folder)
     return problems
+
+
+def check_work_dir(cfg: Config) -> None:
+    """Creates ``cfg.work_dir`` and checks that files can be written there, before the run.
+
+    Raises:
+        PermissionError: naming the folder and the ``--work-dir`` flag.
+    """
+    work_dir = cfg.work_dir
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work_dir):
+            pass
+    except OSError as err:
+        raise PermissionError(
+            f'--work-dir {work_dir!r} cannot be created or written ({type(err).__name__}: '
+            f'{err.strerror or err}): pass a folder you can write with --work-dir DIR.'
+        ) from None
 
 
 def _num_classes_keys(model: Mapping, path: str = '') -> Iterator[tuple[str, int]]:

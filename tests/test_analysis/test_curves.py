@@ -129,3 +129,27 @@ def test_plot_curves_command_names_a_missing_work_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, 'argv', ['plot_curves.py', str(tmp_path), '--out', 'x.png'])
     with pytest.raises(SystemExit, match='no \\*/vis_data/scalars.json in'):
         main()
+
+
+def test_the_plotted_series_are_the_logged_values(distill_run, plain_run, tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from mgd.analysis.curves import plot_curves
+
+    plotted = []
+    real_plot = Axes.plot
+
+    def record(axis, xs, ys, *args, **kwargs):
+        plotted.append((axis, kwargs.get('label'), list(xs), list(ys)))
+        return real_plot(axis, xs, ys, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, 'plot', record)
+    plot_curves([str(plain_run), str(distill_run)], str(tmp_path / 'c.png'), ['baseline', 'mgd'])
+    series = {(axis.get_title(), label): (xs, ys) for axis, label, xs, ys in plotted}
+    assert series == {
+        ('task loss (student)', 'baseline'): ([10], [2.0]),
+        ('task loss (student)', 'mgd'): ([10, 20, 30], [1.5, 1.25, 0.75]),
+        ('distillation loss (sum of distill.*)', 'mgd'): ([10, 20, 30], [0.5, 0.25, 0.125]),
+        ('validation coco/bbox_mAP', 'baseline'): ([1], [6.25]),
+        ('validation coco/bbox_mAP', 'mgd'): ([1, 2], [12.5, 25.0]),
+    }

@@ -44,6 +44,20 @@ def test_infer_draws_the_students_detections_on_every_image(demo_checkpoints, im
         draw_detections(MGD_CFG, demo_checkpoints['mgd'], str(tmp_path / 'nowhere'), str(tmp_path))
 
 
+def test_infer_skips_unreadable_images_and_draws_the_others(demo_checkpoints, image_dir, tmp_path):
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    (folder / 'a.jpg').write_bytes((image_dir / 'a.jpg').read_bytes())
+    (folder / 'empty.jpg').write_bytes(b'')
+    (folder / 'garbage.png').write_bytes(b'not an image at all')
+    written = draw_detections(
+        MGD_CFG, demo_checkpoints['mgd'], str(folder), str(tmp_path / 'out'), score_thr=0.5
+    )
+    assert written[0][0] == str(tmp_path / 'out' / 'a.jpg') and written[0][1] > 0
+    assert written[1:] == [(str(folder / 'empty.jpg'), None), (str(folder / 'garbage.png'), None)]
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['a.jpg']
+
+
 def test_demo_report_writes_attention_curves_and_complexity(demo_checkpoints, image_dir, tmp_path):
     for name in ('teacher', 'mgd'):
         vis = tmp_path / 'demo' / name / '20240101_100000' / 'vis_data'

@@ -209,3 +209,32 @@ def test_training_without_teacher_checkpoint_is_refused():
     cfg.model.teacher_ckpt = None
     cfg.resume = True
     check_teacher_ckpt(cfg)  # the resumed checkpoint holds the teacher
+
+
+def test_empty_or_corrupt_images_are_named_before_training(data):
+    (data / 'images' / 'train_0001.jpg').write_bytes(b'')
+    (data / 'images' / 'train_0003.jpg').write_bytes(b'<html>not found</html>')
+    (data / 'images' / 'val_0002.jpg').unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        check_data(config(DEMO_MGD, data), 'train')
+    message = str(info.value)
+    assert 'train_dataloader.dataset: 2 of the 8 images that' in message
+    assert f"'{data}/images/train_0001.jpg' is empty (0 bytes)" in message
+    assert f"'{data}/images/train_0003.jpg' is not a readable image (UnidentifiedImageError)" in (
+        message
+    )
+    assert 'val_dataloader.dataset: 1 of the 4 images' in message
+    assert f"'{data}/images/val_0002.jpg' does not exist" in message
+
+
+def test_unwritable_work_dir_names_the_flag(tmp_path):
+    from mgd.utils.checks import check_work_dir
+
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    with pytest.raises(PermissionError) as info:
+        check_work_dir(Config(dict(work_dir=str(blocker / 'run'))))
+    assert f"--work-dir '{blocker}/run' cannot be created or written" in str(info.value)
+    assert 'pass a folder you can write with --work-dir DIR' in str(info.value)
+    check_work_dir(Config(dict(work_dir=str(tmp_path / 'new' / 'run'))))
+    assert (tmp_path / 'new' / 'run').is_dir()

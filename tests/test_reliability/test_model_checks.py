@@ -145,6 +145,14 @@ def test_good_config_trains_and_checks_the_first_batch_once(mgd_cfg, monkeypatch
     assert {k for k in losses if k.startswith('distill.')} == {
         f'distill.loss_mgd_neck{i}' for i in range(5)
     }
+    teacher_before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    sum(v if torch.is_tensor(v) else sum(v) for v in losses.values()).backward()
+    for name, parameter in model.named_parameters():
+        if name.startswith('teacher.'):
+            assert parameter.grad is None, name
+        elif name.startswith(('architecture.backbone.', 'distiller.connectors.')):
+            assert parameter.grad is not None, name
+    assert all(torch.equal(v, teacher_before[k]) for k, v in model.teacher.state_dict().items())
 
 
 # --- MGD hyper-parameters through a config build ------------------------------------------
@@ -203,8 +211,9 @@ def test_inheriting_skips_neck_tensors_of_another_shape(mgd_cfg, monkeypatch):
     # the FPN's input convs: the student's backbone is half as wide
     assert warnings[0].startswith(f'Inheriting strategy skipped {len(differ)} tensors: ')
     assert len(differ) == 4 and all(k.startswith('neck.') for k in differ)
-    assert 'neck.lateral_convs.0.conv.weight (student (64, 32, 1, 1), teacher (64, 64, 1, 1))' in (
-        warnings[0]
+    assert (
+        'neck.lateral_convs.0.conv.weight (student (64, 32, 1, 1), teacher (64, 64, 1, 1))'
+        in (warnings[0])
     )
     copied = [k for k in inherited if k not in differ]
     assert copied and all(torch.equal(student[k], teacher[k]) for k in copied)

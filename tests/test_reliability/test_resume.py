@@ -9,6 +9,7 @@ user runs it: three ``tools/train.py`` processes (about 15 s each on a loaded 2-
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ TRAIN = DEMO_MGD.parents[2] / 'tools' / 'train.py'
 TIMEOUT = 300
 
 
-def train_command(work_dir: Path, data: Path, teacher: Path, resume: bool = False) -> list:
+def train_command(work_dir: Path, data: Path, teacher: Path, resume: bool | Path = False) -> list:
     options = {
         **data_options(data),
         'model.teacher_ckpt': teacher,
@@ -48,7 +49,7 @@ def train_command(work_dir: Path, data: Path, teacher: Path, resume: bool = Fals
         str(DEMO_MGD),
         '--work-dir',
         str(work_dir),
-        *(['--resume'] if resume else []),
+        *(['--resume'] if resume is True else ['--resume', str(resume)] if resume else []),
         '--cfg-options',
         *[f'{key}={value}' for key, value in options.items()],
     ]
@@ -108,8 +109,20 @@ def runs(tmp_path_factory, demo_data, teacher_ckpt) -> dict[str, Path]:
     killed_state = dict(
         last=(cut / 'last_checkpoint').read_text(), files=sorted(p.name for p in cut.glob('*.pth*'))
     )
+    kept = root / 'kept_epoch_1.pth'  # the auto-resumed run deletes epoch_1.pth later
+    shutil.copyfile(cut / 'epoch_1.pth', kept)
     run(train_command(cut, demo_data, teacher_ckpt, resume=True), root / 'resumed.log')
-    return dict(full=full, cut=cut, resumed_log=root / 'resumed.log', killed=killed_state)
+    explicit = root / 'explicit'  # --resume PATH into a fresh work dir
+    run(train_command(explicit, demo_data, teacher_ckpt, resume=kept), root / 'explicit.log')
+    return dict(
+        full=full,
+        cut=cut,
+        explicit=explicit,
+        kept=kept,
+        resumed_log=root / 'resumed.log',
+        explicit_log=root / 'explicit.log',
+        killed=killed_state,
+    )
 
 
 def test_kill_left_the_epoch_1_checkpoint(runs):
@@ -121,6 +134,15 @@ def test_resume_continued_from_it(runs):
     assert f'Auto resumed from the latest checkpoint {runs["cut"] / "epoch_1.pth"}' in log
     assert 'resumed epoch: 1, iter: 4' in log
     assert 'Epoch(train) [1]' not in log and 'Epoch(train) [3][4/4]' in log
+
+
+def test_explicit_resume_path_continues_from_that_file(runs):
+    log = runs['explicit_log'].read_text()
+    assert 'resumed epoch: 1, iter: 4' in log and 'Epoch(train) [1]' not in log
+    full = torch.load(runs['full'] / 'epoch_3.pth', weights_only=True)
+    explicit = torch.load(runs['explicit'] / 'epoch_3.pth', weights_only=True)
+    assert_same(full['state_dict'], explicit['state_dict'], 'state_dict')
+    assert_same(full['optimizer'], explicit['optimizer'], 'optimizer')
 
 
 def test_final_state_equals_the_uninterrupted_run(runs):

@@ -48,11 +48,22 @@ def load_calls(monkeypatch):
     return calls
 
 
-def test_local_teacher_builds_and_trains_without_network(mgd_cfg, no_network, load_calls):
+def test_local_teacher_builds_and_trains_without_network(
+    mgd_cfg, teacher_ckpt, no_network, load_calls
+):
     model = build(mgd_cfg)
+    assert load_calls == [True]  # the teacher checkpoint, read weights only
+    saved = torch.load(teacher_ckpt)['state_dict']
+    teacher = model.teacher.state_dict()
+    assert teacher.keys() == saved.keys()
+    assert all(torch.equal(teacher[k], saved[k]) for k in saved)  # from the file, every tensor
     losses = model(**detection_batch(model), mode='loss')
-    assert losses and not no_network
-    assert load_calls == [True]
+    total = sum(v if torch.is_tensor(v) else sum(v) for v in losses.values())
+    total.backward()
+    assert model.distiller.connectors['mgd_neck0'].generation[0].weight.grad.abs().sum() > 0
+    assert model.student.backbone.conv1.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.teacher.parameters())  # frozen: no gradient
+    assert not no_network
 
 
 def test_model_zoo_format_loads_weights_only(mgd_cfg, teacher_ckpt, tmp_path, load_calls):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -102,3 +104,82 @@ def test_setup_launcher_leaves_single_process_runs_alone():
     cfg = Config(dict(model=dict()))
     setup_launcher(cfg, 'none')
     assert cfg.launcher == 'none' and 'model_wrapper_cfg' not in cfg
+
+
+# --- tools/dist_{train,test}.sh: a port that is taken ------------------------------------------
+
+DIST_SCRIPTS = {
+    'dist_train.sh': ['configs/x.py', '1'],
+    'dist_test.sh': ['configs/x.py', 'ckpt.pth', '1'],
+}
+
+
+def run_dist(tmp_path, script: str, **env_vars) -> tuple[subprocess.CompletedProcess, list]:
+    """Runs a dist script with a ``PYTHON`` that records the torchrun call (``-m ...``) instead
+    of starting it, and runs anything else (the port checks) with the real interpreter."""
+    fake = tmp_path / 'python'
+    argv_file = tmp_path / 'torchrun-argv'
+    fake.write_text(
+        '#!/bin/sh\n'
+        f'if [ "$1" = -m ]; then printf "%s\\n" "$@" > {argv_file}; exit 0; fi\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ('PORT', 'NNODES', 'NODE_RANK')}
+    env.update(PYTHON=str(fake), MASTER_ADDR='127.0.0.1', **env_vars)
+    result = subprocess.run(
+        ['bash', f'tools/{script}', *DIST_SCRIPTS[script]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    argv = argv_file.read_text().splitlines() if argv_file.exists() else []
+    return result, argv
+
+
+def taken_port(port: int = 0) -> socket.socket:
+    """A listening socket on ``port`` (0: any); an already taken ``port`` is fine too."""
+    s = socket.socket()
+    try:
+        s.bind(('127.0.0.1', port))
+        s.listen()
+    except OSError:  # someone else holds it: taken all the same
+        pass
+    return s
+
+
+def master_port(argv: list) -> str:
+    return next(a.split('=', 1)[1] for a in argv if a.startswith('--master_port='))
+
+
+@pytest.mark.parametrize('script', DIST_SCRIPTS)
+def test_dist_scripts_stop_on_a_taken_port(tmp_path, script):
+    with taken_port() as s:
+        port = s.getsockname()[1]
+        result, argv = run_dist(tmp_path, script, PORT=str(port))
+    assert result.returncode != 0 and argv == []  # stopped before torchrun
+    assert str(port) in result.stderr and 'PORT=' in result.stderr
+    # several nodes must agree on the port, so the default is checked rather than replaced
+    with taken_port(29500):
+        result, argv = run_dist(tmp_path, script, NNODES='2', NODE_RANK='0')
+    assert result.returncode != 0 and argv == []
+    assert '29500' in result.stderr and 'PORT=' in result.stderr
+
+
+@pytest.mark.parametrize('script', DIST_SCRIPTS)
+def test_dist_scripts_pick_a_free_port(tmp_path, script):
+    with taken_port(29500):
+        result, argv = run_dist(tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    port = master_port(argv)
+    assert port.isdigit() and port != '29500'
+    assert argv[:2] == ['-m', 'torch.distributed.run'] and '--launcher' in argv
+    # a free PORT that is set is passed on as it is
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        free = s.getsockname()[1]
+    result, argv = run_dist(tmp_path, script, PORT=str(free))
+    assert result.returncode == 0, result.stderr
+    assert master_port(argv) == str(free)

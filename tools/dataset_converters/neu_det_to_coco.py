@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from mgd.datasets.converters.neu_det import NEUDETError, convert, summary_table
+from mgd.utils.fileio import NotWritableError
 
 
 def parse_args():
@@ -30,6 +31,8 @@ def main():
     args = parse_args()
     try:
         result = convert(args.neu_det_root, args.out_dir, seed=args.seed, copy=args.copy)
+    except NotWritableError as e:  # its message says that nothing was written
+        sys.exit(f'error: {e}')
     except (NEUDETError, FileNotFoundError) as e:
         sys.exit(f'error: {e}\nnothing was written.')
     print(summary_table(result))

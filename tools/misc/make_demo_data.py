@@ -6,9 +6,11 @@ Example::
 """
 
 import argparse
+import sys
 import time
 
 from mgd.datasets.converters.synthetic import make_demo_data, summarize
+from mgd.utils.fileio import NotWritableError
 
 
 def parse_args():
@@ -27,7 +29,10 @@ def main():
     if args.train < 0 or args.val < 0:
         raise SystemExit('error: --train and --val must not be negative')
     start = time.perf_counter()
-    cocos = make_demo_data(args.out_dir, args.train, args.val, args.seed)
+    try:
+        cocos = make_demo_data(args.out_dir, args.train, args.val, args.seed)
+    except NotWritableError as e:
+        sys.exit(f'error: {e}')
     print(f'{args.out_dir}: {summarize(cocos)}, in {time.perf_counter() - start:.1f} s')
 
 

@@ -42,7 +42,7 @@ from terminaltables import AsciiTable
 
 from mgd.datasets.converters.coco import coco_categories, dump_json
 from mgd.datasets.metainfo import NEU_DET_CLASSES
-from mgd.utils.fileio import write_atomically
+from mgd.utils.fileio import check_writable_folder, restore_folder, write_folder_atomically
 
 SPLITS = ('train', 'val', 'test')
 SPLIT_FRACTIONS = (0.7, 0.2)  # train, val; test gets the rest
@@ -282,8 +282,11 @@ def convert(
 ) -> ConversionResult:
     """Converts NEU-DET under ``root`` to COCO files in ``out_dir`` (see the module docstring).
 
-    Nothing is written unless every XML file is read without error; the three JSON files are
-    then written to temporary files and renamed together.
+    First ``out_dir`` is checked to be writable, then every XML file is read; nothing is written
+    unless all of this succeeds. The images are then linked and the three JSON files committed
+    as one unit (``write_folder_atomically``): ``annotations/`` holds the complete set of this
+    run or of the one before (or, killed at the wrong moment where folders cannot be swapped in
+    one step, is absent), never files of two runs; its other files are kept.
 
     Args:
         root: the folder holding ``ANNOTATIONS/`` and ``IMAGES/``.
@@ -298,7 +301,11 @@ def convert(
     Raises:
         NEUDETError: a file is malformed, names an unknown class or a missing image.
         FileNotFoundError: ``root`` lacks the folders.
+        NotWritableError: ``out_dir`` (or its ``images/``, ``annotations/``) cannot be written.
     """
+    for path in (out_dir, osp.join(out_dir, 'images'), osp.join(out_dir, 'annotations')):
+        check_writable_folder(path, 'out_dir')
+    restore_folder(osp.join(out_dir, 'annotations'))  # in place, it may hold the XML files
     ann_dir, images_dir = find_folder(root, 'annotations'), find_folder(root, 'images')
     xml_names = sorted(n for n in os.listdir(ann_dir) if n.lower().endswith('.xml'))
     if not xml_names:
@@ -329,11 +336,9 @@ def convert(
         split: to_coco(group, image_ids, annotation_ids) for split, group in splits.items()
     }
     _link_images(records, images_dir, osp.join(out_dir, 'images'), copy)
-    write_atomically(
-        {
-            osp.join(out_dir, 'annotations', f'instances_{split}.json'): dump_json(coco)
-            for split, coco in result.cocos.items()
-        }
+    write_folder_atomically(
+        osp.join(out_dir, 'annotations'),
+        {f'instances_{split}.json': dump_json(coco) for split, coco in result.cocos.items()},
     )
     return result
 

@@ -48,7 +48,7 @@ import numpy as np
 
 from mgd.datasets.converters.coco import coco_categories, dump_json, size_bucket
 from mgd.datasets.metainfo import NEU_DET_CLASSES
-from mgd.utils.fileio import write_atomically
+from mgd.utils.fileio import check_writable_folder, write_folder_atomically
 
 IMAGE_SIZE = 200
 JPEG_QUALITY = 90
@@ -258,24 +258,28 @@ def make_demo_data(
     """Writes the synthetic data set to ``out_dir`` (see the module docstring for the layout).
 
     Args:
-        out_dir: output folder; created if needed, existing files with the same names are
-            overwritten.
+        out_dir: output folder; created if needed, existing images with the same names are
+            overwritten, ``annotations/`` is replaced as a whole (its other files are kept).
         num_train: number of training images.
         num_val: number of validation images.
         seed: the seed everything is drawn from.
 
     Returns:
         split name -> its COCO dict, as written.
+
+    Raises:
+        NotWritableError: ``out_dir`` (or its ``images/``, ``annotations/``) cannot be written;
+            checked before anything is drawn or written.
     """
+    for path in (out_dir, osp.join(out_dir, 'images'), osp.join(out_dir, 'annotations')):
+        check_writable_folder(path, 'out_dir')
     os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
     cocos = {
         split: make_split(out_dir, split, n, seed) for split, n in zip(SPLITS, (num_train, num_val))
     }
-    write_atomically(
-        {
-            osp.join(out_dir, 'annotations', f'instances_{split}.json'): dump_json(coco)
-            for split, coco in cocos.items()
-        }
+    write_folder_atomically(  # the two files as one unit, see write_folder_atomically
+        osp.join(out_dir, 'annotations'),
+        {f'instances_{split}.json': dump_json(coco) for split, coco in cocos.items()},
     )
     return cocos
 

@@ -1,146 +1,254 @@
-"""The embedded demo: MGD end to end on synthetic NEU-DET-like data, on the CPU, no downloads.
+"""MGD end to end: a teacher, baseline students and MGD students, trained, tested and compared.
 
-1. generates the data set (tools/misc/make_demo_data.py) unless it is there;
-2. trains a small teacher and a baseline student (tools/train.py), then the MGD student with
-   inheriting through ``tools/dist_train.sh`` with 2 processes (gloo without a GPU);
-3. evaluates all three with tools/test.py and prints a comparison table.
+Two data sets, one command:
 
-``make demo`` runs it; ``--quick`` is the few-iteration version the tests run.
+* ``python tools/demo.py`` (``make demo``): the embedded synthetic NEU-DET look-alike, made by
+  tools/misc/make_demo_data.py unless it is there. CPU, no download, about 15 minutes.
+* ``python tools/demo.py --neu-det PATH [--seeds 3]``: the real NEU-DET (VOC XML + images, as
+  distributed), converted by tools/dataset_converters/neu_det_to_coco.py, small RetinaNets
+  trained from scratch (configs/neu_det/*_scratch_neu_det.py).
+
+Runs: the teacher; the baseline student and the MGD student (5 FPN levels, α 2e-5, λ 0.65,
+neck and head inherited) for each seed; and the ablations that separate MGD's two parts:
+inheriting only (α = 0) and, with --neu-det, the MGD loss without inheriting. Each run is
+tools/train.py (the synthetic demo's MGD rows: tools/dist_train.sh with 2 processes) and
+tools/test.py; a run whose last checkpoint exists is not trained again, so a killed experiment
+continues where it stopped. Writes WORK_DIR/results.{md,json} and WORK_DIR/analysis/.
+``--quick`` is the few-iteration version the tests run. ``--device cuda`` runs on the GPU.
 """
 
 import argparse
 import json
 import os
 import os.path as osp
+import platform
 import subprocess
 import sys
 import time
 
+from mmengine.config import Config
 from mmengine.runner import find_latest_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
-CONFIGS = {
-    'teacher': 'configs/demo/retinanet_r18-w32_demo.py',
-    'baseline': 'configs/demo/retinanet_r18-w16_demo.py',
-    'mgd': 'configs/demo/mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py',
+SETUPS = {
+    'demo': dict(
+        teacher='configs/demo/retinanet_r18-w32_demo.py',
+        student='configs/demo/retinanet_r18-w16_demo.py',
+        mgd='configs/demo/mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py',
+        ablations=('inherit_only',),
+        splits=('val',),
+        mgd_processes=2,
+    ),
+    'neu_det': dict(
+        teacher='configs/neu_det/retinanet_r18-w32_scratch_neu_det.py',
+        student='configs/neu_det/retinanet_r18-w16_scratch_neu_det.py',
+        mgd='configs/neu_det/mgd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py',
+        ablations=('inherit_only', 'mgd_without_inherit'),
+        splits=('val', 'test'),
+        mgd_processes=1,
+    ),
 }
+ALPHA_ZERO = [f'model.distiller.distill_losses.loss_mgd_neck{i}.alpha_mgd=0' for i in range(5)]
+ABLATIONS = {'inherit_only': ALPHA_ZERO, 'mgd_without_inherit': ['model.inherit=[]']}
+# Relative cost of one epoch (the student's = 1), for the time estimate.
+COST = dict(teacher=2.0, baseline=1.0, mgd=1.5, inherit_only=1.5, mgd_without_inherit=1.5)
 
 
-def run(cmd: list[str], log: str) -> None:
+def run(cmd: list[str], log: str, env: dict) -> None:
     """Runs ``cmd`` from the repo root, its output into ``log``; raises with the log's tail."""
-    start = time.time()
     with open(log, 'w') as f:
-        result = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        result = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
     if result.returncode:
         with open(log) as f:
             tail = ''.join(f.readlines()[-30:])
         raise SystemExit(f'failed ({result.returncode}): {" ".join(cmd)}\n{tail}\nfull log: {log}')
-    print(f'   done in {time.time() - start:.0f} s (log: {osp.relpath(log, ROOT)})', flush=True)
 
 
-def count_student_params(config: str) -> int:
-    """Parameters of the model a config evaluates (the student for distillation configs)."""
-    from mmengine.analysis import parameter_count
+def plan(setup: dict, seeds: int) -> list[dict]:
+    """The runs, in order: ``dict(name, row, config, seed, options)``."""
+    runs = [dict(name='teacher', row='teacher', config=setup['teacher'], seed=0, options=[])]
+    for seed in range(seeds):
+        for row, config in (('baseline', setup['student']), ('mgd', setup['mgd'])):
+            name = f'{row}_seed{seed}'
+            runs.append(dict(name=name, row=row, config=config, seed=seed, options=[]))
+    for row in setup['ablations']:
+        runs.append(dict(name=row, row=row, config=setup['mgd'], seed=0, options=ABLATIONS[row]))
+    return runs
 
-    import mgd.models  # noqa: F401  (registers the MGD classes)
-    from mgd.analysis.models import build_model
 
-    return parameter_count(build_model(osp.join(ROOT, config), init_weights=False))['']
+def epochs_of(config: str, override: int | None) -> int:
+    return override or Config.fromfile(osp.join(ROOT, config)).train_cfg.max_epochs
+
+
+def data_options(data_root: str, splits: tuple) -> list[str]:
+    """``--cfg-options`` that point a config at ``data_root`` (every dataloader and metric)."""
+    options = [f'{s}_dataloader.dataset.data_root={data_root}/' for s in ('train', 'val', 'test')]
+    if 'test' not in splits:  # the synthetic set has no test split: test on val
+        ann_val = osp.join(data_root, 'annotations', 'instances_val.json')
+        options += [f'val_evaluator.ann_file={ann_val}', f'test_evaluator.ann_file={ann_val}']
+    return options
+
+
+def prepare_data(args, work_dir: str) -> str:
+    env = dict(os.environ)
+    if args.neu_det:
+        data_root = osp.abspath(args.data_root or 'data/neu_det')
+        if not osp.isfile(osp.join(data_root, 'annotations', 'instances_test.json')):
+            print(f'>> converting {args.neu_det} into {data_root}', flush=True)
+            run(
+                [PYTHON, 'tools/dataset_converters/neu_det_to_coco.py', args.neu_det, data_root],
+                osp.join(work_dir, 'convert.log'),
+                env,
+            )
+        return data_root
+    data_root = osp.abspath(args.data_root or 'data/demo_neu_det')
+    if not osp.isfile(osp.join(data_root, 'annotations', 'instances_val.json')):
+        print(f'>> generating the synthetic data set in {data_root}', flush=True)
+        sizes = ['--train', '16', '--val', '8'] if args.quick else []
+        run(
+            [PYTHON, 'tools/misc/make_demo_data.py', data_root, *sizes],
+            osp.join(work_dir, 'make_data.log'),
+            env,
+        )
+    return data_root
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--data-root', default='data/demo_neu_det')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('--neu-det', metavar='PATH', help='real NEU-DET (ANNOTATIONS/, IMAGES/)')
+    parser.add_argument('--seeds', type=int, default=None, help='seeds per student (3 / demo 1)')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default=None, help='default: any GPU')
+    parser.add_argument('--work-dir', help='default work_dirs/demo or work_dirs/neu_det_scratch')
+    parser.add_argument('--data-root', default=None, help='where the COCO-format data goes')
     parser.add_argument('--epochs', type=int, default=None, help="override every run's epochs")
     parser.add_argument('--quick', action='store_true', help='tiny data and 1 epoch (tests)')
     args = parser.parse_args()
 
-    work_dir = osp.abspath(args.work_dir)
-    data_root = osp.abspath(args.data_root)
+    setup = SETUPS['neu_det' if args.neu_det else 'demo']
+    seeds = args.seeds or (3 if args.neu_det else 1)
+    default_dir = 'work_dirs/neu_det_scratch' if args.neu_det else 'work_dirs/demo'
+    work_dir = osp.abspath(args.work_dir or default_dir)
     os.chdir(ROOT)  # configs and tools are named relative to the repository
     os.makedirs(work_dir, exist_ok=True)
-    sizes = ['--train', '16', '--val', '8'] if args.quick else []
+    env = dict(os.environ)
+    if args.device == 'cpu':
+        env['CUDA_VISIBLE_DEVICES'] = ''
+    data_root = prepare_data(args, work_dir)
     epochs = 1 if args.quick else args.epochs
-
-    if not osp.isfile(osp.join(data_root, 'annotations', 'instances_val.json')):
-        print(f'>> generating the synthetic data set in {data_root}', flush=True)
-        run(
-            [PYTHON, 'tools/misc/make_demo_data.py', data_root, *sizes],
-            osp.join(work_dir, 'make_data.log'),
-        )
-
-    # data_root is resolved into each dataloader when the config loads: set every use.
-    ann_val = osp.join(data_root, 'annotations', 'instances_val.json')
-    common = [
-        f'{split}_dataloader.dataset.data_root={data_root}/' for split in ('train', 'val', 'test')
-    ]
-    common += [f'val_evaluator.ann_file={ann_val}', f'test_evaluator.ann_file={ann_val}']
+    common = data_options(data_root, setup['splits'])
     if epochs:
         common += [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
-    metrics = {}
-    for name, config in CONFIGS.items():
-        run_dir = osp.join(work_dir, name)
-        options = list(common)
-        test_options = list(common)
-        if args.quick:  # after 1 epoch nothing scores 0.05 yet: keep every box, so mAP exists
-            prefix = 'model.architecture' if name == 'mgd' else 'model'
-            test_options.append(f'{prefix}.test_cfg.score_thr=0.0')
-        if name == 'mgd':
+
+    runs = plan(setup, seeds)
+    cost = {r['name']: COST[r['row']] * epochs_of(r['config'], epochs) for r in runs}
+    start, done_cost = time.time(), 0.0
+    metrics: dict[str, dict] = {}
+    for i, spec in enumerate(runs, start=1):
+        name, run_dir = spec['name'], osp.join(work_dir, spec['name'])
+        options = [*common, f'randomness.seed={spec["seed"]}', *spec['options']]
+        final = osp.join(run_dir, f'epoch_{epochs_of(spec["config"], epochs)}.pth')
+        distilled = spec['row'] != 'teacher' and spec['row'] != 'baseline'
+        if distilled:
             teacher_ckpt = find_latest_checkpoint(osp.join(work_dir, 'teacher'))
             options.append(f'model.teacher_ckpt={teacher_ckpt}')
-            options.append('train_dataloader.batch_size=4')  # 2 processes × 4 = 8, as the others
-            train = ['bash', 'tools/dist_train.sh', config, '2']
-            how = 'tools/dist_train.sh with 2 processes'
+        processes = setup['mgd_processes'] if distilled else 1
+        if processes > 1:  # the demo shows distributed training: 2 processes × 4 = 8 images
+            options.append(f'train_dataloader.batch_size={8 // processes}')
+            train = ['bash', 'tools/dist_train.sh', spec['config'], str(processes)]
+            how = f'tools/dist_train.sh with {processes} processes'
         else:
-            train = [PYTHON, 'tools/train.py', config]
-            how = 'tools/train.py'
-        print(f'>> training the {name} ({config}) with {how}', flush=True)
-        run(
-            [*train, '--work-dir', run_dir, '--cfg-options', *options],
-            osp.join(work_dir, f'train_{name}.log'),
+            train, how = [PYTHON, 'tools/train.py', spec['config']], 'tools/train.py'
+        print(
+            f'>> [{i}/{len(runs)}] {name}: {spec["config"]}, seed {spec["seed"]}, {how}', flush=True
         )
-        print(f'>> testing the {name}', flush=True)
-        run(
-            [
-                PYTHON,
-                'tools/test.py',
-                config,
-                find_latest_checkpoint(run_dir),
-                '--work-dir',
-                run_dir,
-                '--cfg-options',
-                *test_options,
-            ],
-            osp.join(work_dir, f'test_{name}.log'),
-        )
-        with open(osp.join(run_dir, 'test_metrics.json')) as f:
-            metrics[name] = json.load(f)
+        if find_latest_checkpoint(run_dir) == final and osp.isfile(final):
+            print(f'   already trained: {osp.relpath(final, ROOT)}', flush=True)
+        else:
+            began = time.time()
+            run([*train, '--work-dir', run_dir, '--cfg-options', *options],
+                osp.join(work_dir, f'train_{name}.log'), env)  # fmt: skip
+            print(f'   trained in {(time.time() - began) / 60:.1f} min', flush=True)
+        metrics[name] = {}
+        for split in setup['splits']:
+            ann_file = f'annotations/instances_{split}.json'
+            test_options = [*common, f'test_dataloader.dataset.ann_file={ann_file}']
+            if args.quick:  # after 1 epoch nothing scores 0.05 yet: keep every box, so mAP exists
+                prefix = 'model.architecture' if distilled else 'model'
+                test_options.append(f'{prefix}.test_cfg.score_thr=0.0')
+            test_dir = osp.join(run_dir, f'test_{split}')
+            run([PYTHON, 'tools/test.py', spec['config'], final, '--work-dir', test_dir,
+                 '--cfg-options', *test_options],
+                osp.join(work_dir, f'test_{name}_{split}.log'), env)  # fmt: skip
+            with open(osp.join(test_dir, 'test_metrics.json')) as f:
+                metrics[name][split] = json.load(f)
+        done_cost += cost[name]
+        left = sum(cost[r['name']] for r in runs[i:])
+        elapsed = time.time() - start
+        eta = elapsed / done_cost * left / 60
+        print(f'   {elapsed / 60:.0f} min so far, about {eta:.0f} min left', flush=True)
 
-    rows = [
-        '| model | parameters | bbox mAP | AP50 | AP_S | AP_M | AP_L |',
-        '|---|---|---|---|---|---|---|',
-    ]
-    keys = ['bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l']
-    for name, config in CONFIGS.items():
-        # A barely trained model can predict nothing, and CocoMetric then reports nothing.
-        values = ' | '.join(
-            f'{100 * metrics[name][f"coco/{k}"]:.1f}' if f'coco/{k}' in metrics[name] else 'n/a'
-            for k in keys
-        )
-        rows.append(f'| {name} | {count_student_params(config) / 1e6:.2f} M | {values} |')
-    table = '\n'.join(rows)
-    with open(osp.join(work_dir, 'results.md'), 'w') as f:
-        f.write(table + '\n')
-    print('\n' + table + f'\n\nwritten to {osp.relpath(osp.join(work_dir, "results.md"), ROOT)}')
+    report(args, setup, runs, metrics, work_dir, data_root, time.time() - start)
 
+
+def report(args, setup, runs, metrics, work_dir, data_root, seconds) -> None:
+    """Prints and writes the results table, then the attention maps, curves and complexity."""
     from mgd.analysis import demo_report
+    from mgd.analysis.complexity import measure
+    from mgd.analysis.experiment import (
+        COLUMNS,
+        class_columns,
+        markdown_table,
+        summarize,
+        write_json,
+    )
+    from mgd.datasets.metainfo import NEU_DET_CLASSES
 
-    print('>> attention maps, training curves and complexity of the three models', flush=True)
-    checkpoints = {name: find_latest_checkpoint(osp.join(work_dir, name)) for name in CONFIGS}
-    image = osp.join(data_root, 'images', 'val_0000.jpg')
-    for what, path in demo_report(work_dir, CONFIGS, checkpoints, image).items():
+    rows = list(dict.fromkeys(r['row'] for r in runs))
+    configs = {'teacher': setup['teacher'], 'student': setup['student']}
+    sizes = measure(configs, (3, 256, 256), 'cpu', runs=0 if args.quick else 20)
+    size = {c.name: c for c in sizes}
+    extra = {
+        row: {
+            'params': f'{size["teacher" if row == "teacher" else "student"].params / 1e6:.2f} M',
+            'CPU ms': f'{size["teacher" if row == "teacher" else "student"].latency_ms:.1f}',
+        }
+        for row in rows
+    }
+    text, summaries = [], {}
+    for split in setup['splits']:
+        by_row = {row: [metrics[r['name']][split] for r in runs if r['row'] == row] for row in rows}
+        columns = [*COLUMNS, *class_columns(NEU_DET_CLASSES)]
+        summary = summaries[split] = summarize(by_row, columns)
+        text.append(f'{split} split, bbox AP in % (mean ± sample std over seeds):\n')
+        text.append(markdown_table(summary, [c for c, _ in COLUMNS], extra, ['params', 'CPU ms']))
+        text.append(f'\nper-class AP, {split} split:\n')
+        text.append(markdown_table(summary, list(NEU_DET_CLASSES)))
+        text.append('\n')
+    table = ''.join(text)
+    with open(osp.join(work_dir, 'results.md'), 'w') as f:
+        f.write(table)
+    info = dict(
+        command=' '.join(sys.argv),
+        machine=f'{platform.machine()}, {os.cpu_count()} cores',
+        minutes=round(seconds / 60, 1),
+        data_root=data_root,
+    )
+    write_json(osp.join(work_dir, 'results.json'), metrics, summaries, info)
+    print('\n' + table + f'written to {osp.relpath(osp.join(work_dir, "results.md"), ROOT)}')
+
+    print('>> attention maps, training curves and complexity', flush=True)
+    # the teacher, seed 0 of each student, the ablations
+    names = list(dict.fromkeys(next(r['name'] for r in runs if r['row'] == row) for row in rows))
+    model_configs = {n: next(r['config'] for r in runs if r['name'] == n) for n in names}
+    checkpoints = {n: find_latest_checkpoint(osp.join(work_dir, n)) for n in names}
+    image_dir = osp.join(data_root, 'images')
+    image = osp.join(image_dir, sorted(os.listdir(image_dir))[0])
+    for what, path in demo_report(
+        work_dir, model_configs, checkpoints, image, latency_runs=0 if args.quick else 20
+    ).items():
         print(f'   {what}: {osp.relpath(path, ROOT)}')
 
 

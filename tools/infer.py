@@ -6,7 +6,7 @@ config with its checkpoint runs its student.
 Example::
 
     python tools/infer.py configs/demo/mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py \\
-        work_dirs/demo/mgd/epoch_12.pth data/demo_neu_det/images --out work_dirs/demo/infer
+        work_dirs/demo/mgd_seed0/epoch_12.pth data/demo_neu_det/images --out work_dirs/demo/infer
 """
 
 import argparse

@@ -8,7 +8,7 @@ model = dict(
     type='mmrazor.MGDDistill',  # scoped type: the student builds in the config's mmdet scope
     architecture=_base_.model,
     teacher=dict(cfg_path='{{fileDirname}}/retinanet_r18-w32_demo.py'),
-    teacher_ckpt='work_dirs/demo/teacher/epoch_12.pth',
+    teacher_ckpt='work_dirs/demo/teacher/epoch_24.pth',
     inherit=('neck', 'bbox_head'),
     distiller=mgd_distiller(
         source='neck',

@@ -8,7 +8,12 @@ _base_ = [
 
 # load_from replaces every weight but the 80-class classifier, so the ImageNet backbone
 # initialisation (a download) would be wasted.
-model = dict(backbone=dict(init_cfg=None), bbox_head=dict(num_classes=6))
+# Anchors over a difficult box (an ignored region, iscrowd=1) are ignored, not background.
+model = dict(
+    backbone=dict(init_cfg=None),
+    bbox_head=dict(num_classes=6),
+    train_cfg=dict(assigner=dict(ignore_iof_thr=0.5)),
+)
 load_from = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r50_fpn_2x_coco/retinanet_r50_fpn_2x_coco_20200131-fdb43119.pth'  # noqa: E501
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=36, val_interval=3)

@@ -11,6 +11,8 @@ Gradients are added to mmcv's buffers (which it zero-fills), as mmcv's kernels d
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor
 
@@ -29,6 +31,23 @@ def _f32(tensor: Tensor) -> Tensor:
     return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
 
 
+@contextlib.contextmanager
+def _atomic_adds_allowed():
+    """Under ``torch.use_deterministic_algorithms(True)`` (mmengine's
+    ``randomness.deterministic``), torchvision's CUDA backward kernels, which accumulate with
+    atomic adds as mmcv's do, raise; mmcv's CUDA kernels run without a word. Here they warn
+    (``warn_only``) and run; the setting is restored after."""
+    if not torch.are_deterministic_algorithms_enabled():
+        yield
+        return
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(True, warn_only=warn_only)
+
+
 def _tv():
     """torchvision's compiled operators (``torch.ops.torchvision``), loaded on first use."""
     import torchvision  # noqa: F401  (registers torch.ops.torchvision)
@@ -44,11 +63,14 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int) -> Ten
 
     torchvision has no ``offset``: with ``offset=1`` a box is ``x2 - x1 + 1`` wide, which is
     the same as adding 1 to ``x2`` and ``y2``, for areas and for overlaps alike.
+    The threshold is rounded to float32 as mmcv's kernels take it: torchvision's CPU kernel
+    compares in double, and would suppress a box whose float32 IoU rounds to, say, 0.3f.
     """
     boxes = boxes.float()
     if offset:
         boxes = torch.cat([boxes[:, :2], boxes[:, 2:] + offset], dim=1)
-    return _tv().nms(boxes, scores.float(), float(iou_threshold))
+    threshold = torch.tensor(float(iou_threshold), dtype=torch.float32).item()
+    return _tv().nms(boxes, scores.float(), threshold)
 
 
 # --- RoIAlign --------------------------------------------------------------------------------
@@ -105,19 +127,20 @@ def roi_align_backward(
         raise NotImplementedError(MAX_POOL_UNSUPPORTED)
     grad = _f32(grad_output)
     batch, channels, height, width = grad_input.shape
-    grad_features = _tv()._roi_align_backward(
-        grad.contiguous(),
-        rois.to(grad.dtype),
-        float(spatial_scale),
-        int(aligned_height),
-        int(aligned_width),
-        batch,
-        channels,
-        height,
-        width,
-        int(sampling_ratio),
-        bool(aligned),
-    )
+    with _atomic_adds_allowed():
+        grad_features = _tv()._roi_align_backward(
+            grad.contiguous(),
+            rois.to(grad.dtype),
+            float(spatial_scale),
+            int(aligned_height),
+            int(aligned_width),
+            batch,
+            channels,
+            height,
+            width,
+            int(sampling_ratio),
+            bool(aligned),
+        )
     grad_input.add_(grad_features)
 
 
@@ -237,9 +260,10 @@ def deform_conv_backward_input(
     """Adds the input and offset gradients of deformable convolution v1."""
     params = ((dH, dW), (padH, padW), (dilationH, dilationW), group, deformable_group)
     args = _deform_args(input, weight, offset, None, None, *params)
-    grad_in, grad_weight, grad_offset, _, _ = _tv()._deform_conv2d_backward(
-        _f32(gradOutput).contiguous(), *args
-    )
+    with _atomic_adds_allowed():
+        grad_in, grad_weight, grad_offset, _, _ = _tv()._deform_conv2d_backward(
+            _f32(gradOutput).contiguous(), *args
+        )
     gradInput.add_(grad_in)
     gradOffset.add_(grad_offset)
     _WeightGradCache.put((input, offset, gradOutput), params, grad_weight)
@@ -261,9 +285,10 @@ def deform_conv_backward_parameters(
     if grad_weight is None:
         weight = torch.zeros_like(gradWeight)
         args = _deform_args(input, weight, offset, None, None, *params)
-        _, grad_weight, _, _, _ = _tv()._deform_conv2d_backward(
-            _f32(gradOutput).contiguous(), *args
-        )
+        with _atomic_adds_allowed():
+            _, grad_weight, _, _, _ = _tv()._deform_conv2d_backward(
+                _f32(gradOutput).contiguous(), *args
+            )
     gradWeight.add_(grad_weight, alpha=scale)
 
 
@@ -291,7 +316,8 @@ def modulated_deform_conv_backward(
         input, weight, offset, mask, bias if with_bias else None,
         (stride_h, stride_w), (pad_h, pad_w), (dilation_h, dilation_w), group, deformable_group,
     )  # fmt: skip
-    grads = _tv()._deform_conv2d_backward(_f32(grad_output).contiguous(), *args)
+    with _atomic_adds_allowed():
+        grads = _tv()._deform_conv2d_backward(_f32(grad_output).contiguous(), *args)
     for buffer, grad in zip((grad_input, grad_weight, grad_offset, grad_mask), grads[:4]):
         buffer.add_(grad)
     if with_bias:

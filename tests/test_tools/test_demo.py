@@ -39,13 +39,30 @@ def demo(tmp_path_factory):
 
 def test_demo_prints_the_comparison_table(demo):
     work_dir, out = demo
-    rows = re.findall(r'^\| (teacher|baseline|mgd) \| ([\d.]+) M \|(.*)\|$', out, re.M)
-    assert [r[0] for r in rows] == ['teacher', 'baseline', 'mgd']
-    params = {name: float(p) for name, p, _ in rows}
+    rows = re.findall(r'^\| (\w+) \| (\d+) \| ([\d.]+) M \| [\d.n/a]+ \|(.*)\|$', out, re.M)
+    assert [r[0] for r in rows] == ['teacher', 'baseline', 'mgd', 'inherit_only']
+    assert all(seeds == '1' for _, seeds, _, _ in rows)
+    params = {name: float(p) for name, _, p, _ in rows}
     assert params['teacher'] > 2 * params['baseline']  # the student is the smaller network
-    assert params['baseline'] == params['mgd']  # MGD changes training, not the student
+    assert params['baseline'] == params['mgd'] == params['inherit_only']
     with open(osp.join(work_dir, 'results.md')) as f:
-        assert f.read().count('\n') == 5  # header, rule, 3 rows
+        tables = f.read()
+    assert tables.count('| inherit_only | 1 |') == 2  # the main and the per-class table
+    assert '| model | seeds | crazing | inclusion | patches |' in tables
+    with open(osp.join(work_dir, 'results.json')) as f:
+        results = json.load(f)
+    assert set(results['runs']) == {'teacher', 'baseline_seed0', 'mgd_seed0', 'inherit_only'}
+    mgd = results['runs']['mgd_seed0']['val']
+    assert results['summary']['val']['mgd']['mAP'][0] == pytest.approx(100 * mgd['coco/bbox_mAP'])
+
+
+def test_inherit_only_trains_with_a_zero_mgd_loss(demo):
+    work_dir, _ = demo
+    with open(osp.join(work_dir, 'train_inherit_only.log')) as f:
+        log = f.read()
+    assert re.search(r'Inheriting strategy: copied \d+ tensors', log)
+    losses = re.findall(r'distill\.loss_mgd_neck0: ([\d.e+-]+)', log)
+    assert losses and all(float(v) == 0 for v in losses)
 
 
 def test_demo_writes_attention_curves_and_complexity(demo):
@@ -57,14 +74,14 @@ def test_demo_writes_attention_curves_and_complexity(demo):
             assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     with open(osp.join(work_dir, 'analysis', 'complexity.md')) as f:
         table = f.read()
-    for name in ('teacher', 'baseline', 'mgd'):
+    for name in ('teacher', 'baseline_seed0', 'mgd_seed0', 'inherit_only'):
         assert re.search(rf'^\| {name} \|', table, re.M)
 
 
 def test_mgd_run_is_distributed_with_inheriting(demo):
     work_dir, out = demo
     assert 'tools/dist_train.sh with 2 processes' in out
-    with open(osp.join(work_dir, 'train_mgd.log')) as f:
+    with open(osp.join(work_dir, 'train_mgd_seed0.log')) as f:
         log = f.read()
     assert (
         'Distributed training: True' in log and 'GPU number: 2' in log
@@ -78,18 +95,18 @@ def test_mgd_run_is_distributed_with_inheriting(demo):
 
 def test_test_tool_prints_coco_map(demo):
     work_dir, _ = demo
-    for name in ('teacher', 'baseline', 'mgd'):
-        with open(osp.join(work_dir, f'test_{name}.log')) as f:
+    for name in ('teacher', 'baseline_seed0', 'mgd_seed0'):
+        with open(osp.join(work_dir, f'test_{name}_val.log')) as f:
             log = f.read()
         assert re.search(r'^coco/bbox_mAP: [\d.]+$', log, re.M), f'{name}: no COCO mAP printed'
-        with open(osp.join(work_dir, name, 'test_metrics.json')) as f:
+        with open(osp.join(work_dir, name, 'test_val', 'test_metrics.json')) as f:
             metrics = json.load(f)
         assert 0 <= metrics['coco/bbox_mAP'] <= 1
 
 
 def test_convert_to_student_loads_strictly(demo, tmp_path):
     work_dir, _ = demo
-    distill_ckpt = find_latest_checkpoint(osp.join(work_dir, 'mgd'))
+    distill_ckpt = find_latest_checkpoint(osp.join(work_dir, 'mgd_seed0'))
     out = str(tmp_path / 'student.pth')
     run(sys.executable, 'tools/convert_to_student.py', distill_ckpt, out)
 
@@ -113,7 +130,7 @@ def test_converted_student_tests_with_the_stock_student_config(demo, tmp_path):
     run(
         sys.executable,
         'tools/convert_to_student.py',
-        find_latest_checkpoint(osp.join(work_dir, 'mgd')),
+        find_latest_checkpoint(osp.join(work_dir, 'mgd_seed0')),
         out,
     )
     data_root = osp.join(osp.dirname(work_dir), 'data')

@@ -6,10 +6,9 @@ classifier), one PNG. A distillation config with its checkpoint means its studen
 Example::
 
     python tools/analysis/feature_maps.py data/demo_neu_det/images/val_0000.jpg --models \
-        configs/demo/retinanet_r18-w32_demo.py:work_dirs/demo/teacher/epoch_12.pth \
-        configs/demo/retinanet_r18-w16_demo.py:work_dirs/demo/baseline/epoch_12.pth \
-        configs/demo/mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py:work_dirs/demo/mgd/epoch_12.pth \
-        --names teacher baseline mgd --out work_dirs/demo/analysis/attention.png
+        configs/demo/retinanet_r18-w32_demo.py:work_dirs/demo/teacher/epoch_24.pth \
+        configs/demo/retinanet_r18-w16_demo.py:work_dirs/demo/baseline_seed0/epoch_12.pth \
+        --names teacher baseline --out work_dirs/demo/analysis/attention.png
 """
 
 import argparse

@@ -5,7 +5,7 @@ launches (a resumed run) is concatenated in time order.
 
 Example::
 
-    python tools/analysis/plot_curves.py work_dirs/demo/baseline work_dirs/demo/mgd \\
+    python tools/analysis/plot_curves.py work_dirs/demo/baseline_seed0 work_dirs/demo/mgd_seed0 \\
         --names baseline mgd --out work_dirs/demo/analysis/curves.png
 """
 

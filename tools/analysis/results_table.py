@@ -5,8 +5,9 @@ classification: top-1, top-5. A missing metric shows ``n/a``.
 
 Example::
 
-    python tools/analysis/results_table.py work_dirs/demo/teacher work_dirs/demo/baseline \\
-        work_dirs/demo/mgd --names teacher baseline mgd
+    python tools/analysis/results_table.py work_dirs/demo/teacher/test_val \\
+        work_dirs/demo/baseline_seed0/test_val work_dirs/demo/mgd_seed0/test_val \\
+        --names teacher baseline mgd
 """
 
 import argparse

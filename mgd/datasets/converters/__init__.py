@@ -1,1 +1,2 @@
-"""Writers of COCO-format data: NEU-DET from VOC XML, and the synthetic demo set."""
+"""Writers of COCO-format data: any Pascal-VOC data set (NEU-DET as a preset), and the synthetic
+demo set."""

@@ -1,8 +1,9 @@
-"""COCO-format pieces shared by the NEU-DET converter and the demo-data generator."""
+"""COCO-format pieces shared by the VOC (NEU-DET) converter and the demo-data generator."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from mgd.datasets.metainfo import NEU_DET_CLASSES
 
@@ -10,11 +11,14 @@ from mgd.datasets.metainfo import NEU_DET_CLASSES
 SMALL_AREA, LARGE_AREA = 32**2, 96**2
 
 
-def coco_categories() -> list[dict]:
-    """The NEU-DET categories as COCO ``categories`` entries, ids 1..6."""
+def coco_categories(
+    classes: Sequence[str] = NEU_DET_CLASSES, supercategory: str = 'defect'
+) -> list[dict]:
+    """COCO ``categories`` entries, ids 1..K in the order of ``classes`` (by default NEU-DET's
+    six defect classes)."""
     return [
-        dict(id=i, name=name, supercategory='defect')
-        for i, name in enumerate(NEU_DET_CLASSES, start=1)
+        dict(id=i, name=name, supercategory=supercategory)
+        for i, name in enumerate(classes, start=1)
     ]
 
 

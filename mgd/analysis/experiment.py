@@ -1,0 +1,87 @@
+"""One experiment's runs (a teacher, students over several seeds, ablations) as one table.
+
+``tools/demo.py`` trains and tests the runs; this module only reads their ``test.py`` metrics
+(fractions, as ``CocoMetric`` reports them) and writes the comparison: every number in %, the
+mean and the sample standard deviation over a row's seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+
+# (column, CocoMetric key)
+COLUMNS = [
+    ('mAP', 'coco/bbox_mAP'),
+    ('AP50', 'coco/bbox_mAP_50'),
+    ('AP_S', 'coco/bbox_mAP_s'),
+    ('AP_M', 'coco/bbox_mAP_m'),
+    ('AP_L', 'coco/bbox_mAP_l'),
+]
+
+
+def class_columns(classes: Sequence[str]) -> list[tuple[str, str]]:
+    """Per-class AP columns (``CocoMetric(classwise=True)`` reports ``coco/<class>_precision``)."""
+    return [(name, f'coco/{name}_precision') for name in classes]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value); NaN values are dropped,
+    a row without any value is NaN."""
+    values = [v for v in values if isinstance(v, int | float) and math.isfinite(v) and v >= 0]
+    if not values:
+        return float('nan'), None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def summarize(
+    runs: Mapping[str, Sequence[Mapping]], columns: Sequence[tuple[str, str]]
+) -> dict[str, dict]:
+    """Row name -> ``{'seeds': n, column: (mean %, std % or None)}``.
+
+    Args:
+        runs: row name -> the metrics dict of each of its runs (one per seed).
+        columns: ``(column, metric key)`` pairs.
+    """
+    summary = {}
+    for name, metrics in runs.items():
+        row: dict = {'seeds': len(metrics)}
+        for column, key in columns:
+            mean, std = mean_std([m.get(key, float('nan')) for m in metrics])
+            row[column] = (100 * mean, None if std is None else 100 * std)
+        summary[name] = row
+    return summary
+
+
+def format_cell(mean: float, std: float | None) -> str:
+    """``41.2 ± 0.3`` (or ``41.2`` for one seed, ``n/a`` without a value)."""
+    if not math.isfinite(mean):
+        return 'n/a'
+    return f'{mean:.1f}' if std is None else f'{mean:.1f} ± {std:.1f}'
+
+
+def markdown_table(
+    summary: Mapping[str, Mapping],
+    columns: Sequence[str],
+    extra: Mapping[str, Mapping[str, str]] | None = None,
+    extra_columns: Sequence[str] = (),
+) -> str:
+    """A Markdown table: one row per summary row, ``seeds``, the extra columns (e.g.
+    parameters and latency, as text), then the metric columns."""
+    extra = extra or {}
+    header = ['model', 'seeds', *extra_columns, *columns]
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for name, row in summary.items():
+        cells = [name, str(row['seeds'])]
+        cells += [extra.get(name, {}).get(c, '') for c in extra_columns]
+        cells += [format_cell(*row[c]) for c in columns]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def write_json(path: str, runs: Mapping, summary: Mapping, info: Mapping) -> None:
+    """Every run's metrics, the summary and how it was run (command, machine, times)."""
+    with open(path, 'w') as f:
+        json.dump(dict(info=info, summary=summary, runs=runs), f, indent=1)

@@ -1,6 +1,6 @@
 # Demo teacher: the tiny RetinaNet (ResNet-18 layout, 32 base channels) on the synthetic
 # NEU-DET look-alike made by tools/misc/make_demo_data.py. CPU, from scratch, no downloads.
-_base_ = ['../_base_/models/retinanet_r18_tiny.py', 'mmdet::_base_/default_runtime.py']
+_base_ = ['../_base_/models/retinanet_r18_tiny.py', '../_base_/scratch_runtime.py']
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 data_root = 'data/demo_neu_det/'
@@ -54,27 +54,4 @@ val_evaluator = dict(
 )
 test_evaluator = val_evaluator
 
-# The teacher trains twice as long as the students (retinanet_r18-w16_demo.py: 12 epochs).
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=24, val_interval=4)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-# From scratch on a CPU, AdamW converges in the few epochs the demo affords; SGD at lr 0.02
-# reached 6.2 teacher mAP in 12 epochs here (images upscaled to 256 px help the small defects).
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10, norm_type=2),
-)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[20], gamma=0.1),
-]
-default_hooks = dict(
-    # crash-safe checkpoints (mgd/engine/hooks.py); RNGStateHook makes a resume exact,
-    # FiniteLossHook stops at the first NaN/inf loss
-    checkpoint=dict(type='mgd.AtomicCheckpointHook', interval=4, max_keep_ckpts=1),
-    logger=dict(type='LoggerHook', interval=10),
-)
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
-env_cfg = dict(cudnn_benchmark=False)
-randomness = dict(seed=0)
+# The teacher trains for 24 epochs (../_base_/scratch_runtime.py), the students for 12.

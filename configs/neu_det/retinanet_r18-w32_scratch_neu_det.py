@@ -5,7 +5,7 @@
 _base_ = [
     '../_base_/models/retinanet_r18_tiny.py',
     './neu_det_detection.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/scratch_runtime.py',
 ]
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
@@ -35,22 +35,11 @@ test_dataloader = dict(batch_size=8, num_workers=1, dataset=dict(pipeline=test_p
 val_evaluator = dict(classwise=True)
 test_evaluator = dict(classwise=True)
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=24, val_interval=6)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10, norm_type=2),
-)
+# AdamW, 24 epochs (../_base_/scratch_runtime.py); a warm-up of 100 iterations; validate and
+# save every 6 epochs.
+train_cfg = dict(val_interval=6)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
     dict(type='MultiStepLR', by_epoch=True, milestones=[20], gamma=0.1),
 ]
-default_hooks = dict(
-    checkpoint=dict(type='mgd.AtomicCheckpointHook', interval=6, max_keep_ckpts=1),
-    logger=dict(type='LoggerHook', interval=20),
-)
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
-env_cfg = dict(cudnn_benchmark=False)
-randomness = dict(seed=0)
+default_hooks = dict(checkpoint=dict(interval=6), logger=dict(interval=20))

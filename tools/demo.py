@@ -12,8 +12,9 @@ Runs: the teacher; the baseline student and the MGD student (5 FPN levels, α 2e
 neck and head inherited) for each seed; and the ablations that separate MGD's two parts:
 inheriting only (α = 0) and, with --neu-det, the MGD loss without inheriting. Each run is
 tools/train.py (the synthetic demo's MGD rows: tools/dist_train.sh with 2 processes) and
-tools/test.py; a run whose last checkpoint exists is not trained again, so a killed experiment
-continues where it stopped. Writes WORK_DIR/results.{md,json} and WORK_DIR/analysis/.
+tools/test.py; a finished run is not trained again and a killed one resumes from its last
+checkpoint, so a killed experiment continues where it stopped. Writes
+WORK_DIR/results.{md,json} and WORK_DIR/analysis/.
 ``--quick`` is the few-iteration version the tests run. ``--device cuda`` runs on the GPU.
 """
 
@@ -168,7 +169,9 @@ def main() -> None:
             print(f'   already trained: {osp.relpath(final, ROOT)}', flush=True)
         else:
             began = time.time()
-            run([*train, '--work-dir', run_dir, '--cfg-options', *options],
+            # a run killed half-way continues from its last checkpoint (RNGStateHook: exactly)
+            resume = ['--resume'] if find_latest_checkpoint(run_dir) else []
+            run([*train, '--work-dir', run_dir, *resume, '--cfg-options', *options],
                 osp.join(work_dir, f'train_{name}.log'), env)  # fmt: skip
             print(f'   trained in {(time.time() - began) / 60:.1f} min', flush=True)
         metrics[name] = {}

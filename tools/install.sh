@@ -25,7 +25,10 @@ if ! .venv/bin/python -c "import mmcv.ops" 2>/dev/null; then
     else
         echo ">> Compiling mmcv 2.1.0 from source against torch: about 25 min on 2 cores."
     fi
-    MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${pip[@]}" "${mmcv_args[@]}"
+    # mmcv's setup.py also compiles CUDA ops whenever torch sees a GPU, which needs nvcc:
+    # hide the GPU unless FORCE_CUDA=1 asks for them (mgd routes CUDA ops to torchvision).
+    hide_gpu=(); [ "${FORCE_CUDA:-0}" = "1" ] || hide_gpu=(env CUDA_VISIBLE_DEVICES=)
+    MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${hide_gpu[@]}" "${pip[@]}" "${mmcv_args[@]}"
 fi
 
 "${pip[@]}" -r requirements/runtime.txt -r requirements/tests.txt

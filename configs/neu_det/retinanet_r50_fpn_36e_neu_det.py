@@ -5,6 +5,7 @@ _base_ = [
     './neu_det_detection.py',
     'mmdet::_base_/default_runtime.py',
 ]
+custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 # load_from replaces every weight but the 80-class classifier, so the ImageNet backbone
 # initialisation (a download) would be wasted.

@@ -15,6 +15,9 @@ Nothing here edits an installed package; each fix is tested in ``tests/test_comp
 2. ``import mmrazor.models`` fails on torch >= 2 (mmrazor#632): ``mmrazor.structures.quantization``
    runs import-time code against ``torch.ao`` APIs that no longer exist. Distillation never
    uses quantization, so a stand-in module is registered before mmrazor is imported.
+3. mmcv built without CUDA ops (no ``FORCE_CUDA=1``) stops GPU training at the first CUDA op
+   (``nms_impl: implementation for device cuda:0 not found``). :func:`mgd.utils.cuda_ops.install`
+   routes those ops to torchvision's compiled kernels (tested in ``tests/test_utils/``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import types
 
 import numpy as np
 import torch
+
+from mgd.utils import cuda_ops
 
 QUANTIZATION_MODULE = 'mmrazor.structures.quantization'
 
@@ -108,3 +113,4 @@ def apply() -> None:
     allow_mmengine_checkpoints()
     if int(torch.__version__.split('.')[0]) >= 2:
         stub_mmrazor_quantization()
+    cuda_ops.install()

@@ -67,14 +67,18 @@ def run(cmd: list[str], log: str, env: dict) -> None:
 
 
 def plan(setup: dict, seeds: int) -> list[dict]:
-    """The runs, in order: ``dict(name, row, config, seed, options)``."""
+    """The runs, in order: ``dict(name, row, config, seed, options)``. Seed 0 of both students
+    and the ablations come first, so that a partial run already separates MGD's two parts."""
     runs = [dict(name='teacher', row='teacher', config=setup['teacher'], seed=0, options=[])]
-    for seed in range(seeds):
-        for row, config in (('baseline', setup['student']), ('mgd', setup['mgd'])):
-            name = f'{row}_seed{seed}'
-            runs.append(dict(name=name, row=row, config=config, seed=seed, options=[]))
+    students = (('baseline', setup['student']), ('mgd', setup['mgd']))
+    for row, config in students:
+        runs.append(dict(name=f'{row}_seed0', row=row, config=config, seed=0, options=[]))
     for row in setup['ablations']:
         runs.append(dict(name=row, row=row, config=setup['mgd'], seed=0, options=ABLATIONS[row]))
+    for seed in range(1, seeds):
+        for row, config in students:
+            name = f'{row}_seed{seed}'
+            runs.append(dict(name=name, row=row, config=config, seed=seed, options=[]))
     return runs
 
 

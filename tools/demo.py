@@ -149,7 +149,7 @@ def main() -> None:
 
     runs = plan(setup, seeds)
     cost = {r['name']: COST[r['row']] * epochs_of(r['config'], epochs) for r in runs}
-    start, done_cost = time.time(), 0.0
+    start, done_cost = time.time(), 0.0  # the cost of the runs trained by this launch
     metrics: dict[str, dict] = {}
     for i, spec in enumerate(runs, start=1):
         name, run_dir = spec['name'], osp.join(work_dir, spec['name'])
@@ -169,7 +169,8 @@ def main() -> None:
         print(
             f'>> [{i}/{len(runs)}] {name}: {spec["config"]}, seed {spec["seed"]}, {how}', flush=True
         )
-        if find_latest_checkpoint(run_dir) == final and osp.isfile(final):
+        trained_before = find_latest_checkpoint(run_dir) == final and osp.isfile(final)
+        if trained_before:
             print(f'   already trained: {osp.relpath(final, ROOT)}', flush=True)
         else:
             began = time.time()
@@ -191,7 +192,9 @@ def main() -> None:
                 osp.join(work_dir, f'test_{name}_{split}.log'), env)  # fmt: skip
             with open(osp.join(test_dir, 'test_metrics.json')) as f:
                 metrics[name][split] = json.load(f)
-        done_cost += cost[name]
+        done_cost += 0 if trained_before else cost[name]
+        if not done_cost:
+            continue
         left = sum(cost[r['name']] for r in runs[i:])
         elapsed = time.time() - start
         eta = elapsed / done_cost * left / 60

@@ -67,18 +67,18 @@ def run(cmd: list[str], log: str, env: dict) -> None:
 
 
 def plan(setup: dict, seeds: int) -> list[dict]:
-    """The runs, in order: ``dict(name, row, config, seed, options)``. Seed 0 of both students
-    and the ablations come first, so that a partial run already separates MGD's two parts."""
+    """The runs, in order: ``dict(name, row, config, seed, options)``, named ``ROW_seedK``.
+    Seed 0 of every row comes first, so that a partial run already separates MGD's two parts."""
     runs = [dict(name='teacher', row='teacher', config=setup['teacher'], seed=0, options=[])]
-    students = (('baseline', setup['student']), ('mgd', setup['mgd']))
-    for row, config in students:
-        runs.append(dict(name=f'{row}_seed0', row=row, config=config, seed=0, options=[]))
-    for row in setup['ablations']:
-        runs.append(dict(name=row, row=row, config=setup['mgd'], seed=0, options=ABLATIONS[row]))
-    for seed in range(1, seeds):
-        for row, config in students:
+    rows = [
+        ('baseline', setup['student'], []),
+        ('mgd', setup['mgd'], []),
+        *((row, setup['mgd'], ABLATIONS[row]) for row in setup['ablations']),
+    ]
+    for seed in range(seeds):
+        for row, config, options in rows:
             name = f'{row}_seed{seed}'
-            runs.append(dict(name=name, row=row, config=config, seed=seed, options=[]))
+            runs.append(dict(name=name, row=row, config=config, seed=seed, options=options))
     return runs
 
 
@@ -187,10 +187,13 @@ def main() -> None:
                 prefix = 'model.architecture' if distilled else 'model'
                 test_options.append(f'{prefix}.test_cfg.score_thr=0.0')
             test_dir = osp.join(run_dir, f'test_{split}')
-            run([PYTHON, 'tools/test.py', spec['config'], final, '--work-dir', test_dir,
-                 '--cfg-options', *test_options],
-                osp.join(work_dir, f'test_{name}_{split}.log'), env)  # fmt: skip
-            with open(osp.join(test_dir, 'test_metrics.json')) as f:
+            result = osp.join(test_dir, 'test_metrics.json')
+            # a result newer than the checkpoint it came from is not computed again
+            if not (osp.isfile(result) and osp.getmtime(result) > osp.getmtime(final)):
+                run([PYTHON, 'tools/test.py', spec['config'], final, '--work-dir', test_dir,
+                     '--cfg-options', *test_options],
+                    osp.join(work_dir, f'test_{name}_{split}.log'), env)  # fmt: skip
+            with open(result) as f:
                 metrics[name][split] = json.load(f)
         done_cost += 0 if trained_before else cost[name]
         if not done_cost:

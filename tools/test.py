@@ -14,6 +14,7 @@ import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.checkpoint import is_url, load_strictly
 from mgd.utils.checks import check_data, check_work_dir
 from mgd.utils.config import add_common_arguments, load_config
+from mgd.utils.fileio import write_atomically
 from mgd.utils.launch import setup_launcher
 
 
@@ -48,8 +49,8 @@ def main():
     if runner.rank == 0:
         for key, value in metrics.items():
             print(f'{key}: {value}')
-        with open(osp.join(cfg.work_dir, 'test_metrics.json'), 'w') as f:
-            json.dump(dict(metrics, checkpoint=args.checkpoint), f, indent=1)
+        result = json.dumps(dict(metrics, checkpoint=args.checkpoint), indent=1)
+        write_atomically({osp.join(cfg.work_dir, 'test_metrics.json'): result})
 
 
 if __name__ == '__main__':

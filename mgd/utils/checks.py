@@ -3,8 +3,9 @@
 ``tools/train.py`` and ``tools/test.py`` call them right after the config is loaded:
 
 * ``check_data``: missing or empty annotation files and image folders, images that are
-  missing, empty or not images (for JSON files up to 50 MB), classes that do not match the
-  model's ``num_classes``;
+  missing, empty or not images, class names that are not the COCO file's categories or not in
+  their order (for JSON files up to 50 MB), classes that do not match the model's
+  ``num_classes``;
 * ``check_resume``: a ``last_checkpoint`` or ``--resume PATH`` naming a file that is gone;
 * ``check_teacher_ckpt``: a distillation config without a teacher checkpoint;
 * ``check_work_dir``: a ``--work-dir`` that cannot be created or written.
@@ -21,6 +22,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 from PIL import Image
 
@@ -117,10 +119,51 @@ def _image_problems(key: str, ann_file: str, content: dict, folder: str) -> list
     ]
 
 
-def _dataset_problems(key: str, dataset: Mapping, training: bool) -> list[str]:
+def _category_problems(key: str, ann_file: str, content: dict, classes: tuple) -> list[str]:
+    """The config's class names against the COCO file's categories. mmdet keeps the
+    categories named in ``classes`` in the order of the file, not of the config, and drops the
+    boxes of the others without a word: a name the file lacks or a different order would
+    train and report under the wrong names."""
+    categories = [c for c in content.get('categories') or [] if isinstance(c, Mapping)]
+    names = [c.get('name') for c in categories]
+    missing = [c for c in classes if c not in names]
+    if missing:
+        return [
+            f'{key}: the classes {missing} are not categories of {ann_file!r}, whose '
+            f"categories are {names}: correct metainfo=dict(classes=...) (names are exact, case "
+            'included), or convert the data again with this class list.'
+        ]
+    kept = [n for n in names if n in classes]
+    if kept != list(classes):
+        return [
+            f'{key}: the classes are {list(classes)}, but {ann_file!r} lists them in the order '
+            f"{kept}; mmdet numbers the labels in the file's order, so the names would go to the "
+            f'wrong classes: set metainfo=dict(classes={tuple(kept)}).'
+        ]
+    ids = {c.get('id'): c.get('name') for c in categories if c.get('name') not in classes}
+    dropped: dict[str, int] = {}
+    for ann in content.get('annotations') or []:
+        if isinstance(ann, Mapping) and ann.get('category_id') in ids:
+            name = ids[ann['category_id']]
+            dropped[name] = dropped.get(name, 0) + 1
+    if dropped:
+        print_log(
+            f'{key}: {ann_file!r} has boxes of categories that are not among the classes, and '
+            f'they will be ignored: {dropped}. Add them to metainfo=dict(classes=...) to use '
+            'them.',
+            logger='current',
+            level=30,  # WARNING
+        )
+    return []
+
+
+def _dataset_problems(
+    key: str, dataset: Mapping, training: bool, scope: str | None = None
+) -> tuple[list[str], list[str]]:
+    """What is missing or unreadable, and how the class names disagree with the file."""
     data_root = dataset.get('data_root')
     if isinstance(data_root, str) and is_url(data_root):
-        return []
+        return [], []
     problems, content = [], None
     ann_file = dataset.get('ann_file')
     if isinstance(ann_file, str) and ann_file and not is_url(ann_file):
@@ -139,7 +182,10 @@ def _dataset_problems(key: str, dataset: Mapping, training: bool) -> list[str]:
             )
         elif content is not None:
             problems += _image_problems(key, ann_file, content, folder)
-    return problems
+    classes = _dataset_classes(dataset, scope)
+    if problems or content is None or classes is None or 'categories' not in content:
+        return problems, []
+    return problems, _category_problems(key, ann_file, content, classes)
 
 
 def check_work_dir(cfg: Config) -> None:
@@ -232,12 +278,16 @@ def check_data(cfg: Config, phase: str = 'train') -> None:
     if phase not in ('train', 'test'):
         raise ValueError(f"phase must be 'train' or 'test', got {phase!r}")
     names = ('train', 'val') if phase == 'train' else ('test',)
-    problems = []
+    problems, class_problems = [], []
     for name in names:
         loader = cfg.get(f'{name}_dataloader')
         if isinstance(loader, Mapping):
             for key, dataset in _datasets(loader.get('dataset'), f'{name}_dataloader.dataset'):
-                problems += _dataset_problems(key, dataset, training=name == 'train')
+                missing, mismatched = _dataset_problems(
+                    key, dataset, training=name == 'train', scope=cfg.get('default_scope')
+                )
+                problems += missing
+                class_problems += mismatched
         evaluators = cfg.get(f'{name}_evaluator')
         evaluators = [evaluators] if isinstance(evaluators, Mapping) else evaluators or []
         for i, evaluator in enumerate(evaluators):
@@ -250,11 +300,12 @@ def check_data(cfg: Config, phase: str = 'train') -> None:
             'the config names data that is not there:\n  ' + '\n  '.join(dict.fromkeys(problems))
         )
     if phase == 'train':
-        problems = _class_problems(cfg)
-        if problems:
-            raise ValueError(
-                "the model does not predict the dataset's classes:\n  " + '\n  '.join(problems)
-            )
+        class_problems += _class_problems(cfg)
+    if class_problems:
+        raise ValueError(
+            "the config's classes do not match the data or the model:\n  "
+            + '\n  '.join(class_problems)
+        )
 
 
 def check_teacher_ckpt(cfg: Config) -> None:

@@ -13,6 +13,7 @@ import pytest
 from conftest import DEMO_MGD, DEMO_STUDENT, data_options
 from mmengine.config import Config
 
+from mgd.utils import checks
 from mgd.utils.checks import check_data, check_resume
 
 REPO_TOOLS = DEMO_MGD.parents[2] / 'tools'
@@ -127,6 +128,53 @@ def test_plain_detector_and_default_dataset_classes(data):
         ),
     ):
         check_data(cfg, 'train')
+
+
+def with_classes(cfg: Config, classes: tuple) -> Config:
+    for name in ('train', 'val', 'test'):
+        cfg[f'{name}_dataloader'].dataset.metainfo = dict(classes=classes)
+    cfg.model.architecture.bbox_head.num_classes = len(classes)
+    return cfg
+
+
+def test_class_names_the_annotation_file_lacks(data):
+    classes = ('crazing', 'Inclusion', 'patches', 'pitted_surface', 'rolled-in_scale', 'scratch')
+    with pytest.raises(ValueError) as info:
+        check_data(with_classes(config(DEMO_MGD, data), classes), 'train')
+    message = str(info.value)
+    train_file = f'{data}/annotations/instances_train.json'
+    assert (
+        f"train_dataloader.dataset: the classes ['Inclusion', 'scratch'] are not categories of "
+        f"{train_file!r}, whose categories are ['crazing', 'inclusion', 'patches'"
+    ) in message
+    assert 'val_dataloader.dataset: the classes' in message  # every file at once
+
+
+def test_classes_in_another_order_than_the_file(data):
+    # mmdet would number 'inclusion' 0 and call it 'patches': refused, with the right order
+    classes = ('patches', 'inclusion', 'crazing', 'pitted_surface', 'rolled-in_scale', 'scratches')
+    with pytest.raises(ValueError) as info:
+        check_data(with_classes(config(DEMO_MGD, data), classes), 'train')
+    assert (
+        "mmdet numbers the labels in the file's order, so the names would go to the wrong "
+        "classes: set metainfo=dict(classes=('crazing', 'inclusion', 'patches', "
+        "'pitted_surface', 'rolled-in_scale', 'scratches'))."
+    ) in str(info.value)
+
+
+def test_a_subset_of_the_categories_is_allowed_and_the_dropped_boxes_counted(data, monkeypatch):
+    content = json.loads((data / 'annotations' / 'instances_train.json').read_text())
+    by_id = {c['id']: c['name'] for c in content['categories']}
+    counts = {}
+    for ann in content['annotations']:
+        if by_id[ann['category_id']] in ('scratches', 'crazing'):
+            counts[by_id[ann['category_id']]] = counts.get(by_id[ann['category_id']], 0) + 1
+    classes = ('inclusion', 'patches', 'pitted_surface', 'rolled-in_scale')
+    warnings = []
+    monkeypatch.setattr(checks, 'print_log', lambda message, **kwargs: warnings.append(message))
+    check_data(with_classes(config(DEMO_MGD, data), classes), 'train')
+    assert counts and f'they will be ignored: {counts}' in warnings[0]
+    assert warnings[0].startswith('train_dataloader.dataset: ')
 
 
 def test_wrapped_dataset_is_checked(data):

@@ -40,25 +40,25 @@ def demo(tmp_path_factory):
 def test_demo_prints_the_comparison_table(demo):
     work_dir, out = demo
     rows = re.findall(r'^\| (\w+) \| (\d+) \| ([\d.]+) M \| [\d.n/a]+ \|(.*)\|$', out, re.M)
-    assert [r[0] for r in rows] == ['teacher', 'baseline', 'mgd', 'inherit_only']
+    assert [r[0] for r in rows] == ['teacher', 'baseline', 'mgd', 'inherit_only_seed0']
     assert all(seeds == '1' for _, seeds, _, _ in rows)
     params = {name: float(p) for name, _, p, _ in rows}
     assert params['teacher'] > 2 * params['baseline']  # the student is the smaller network
-    assert params['baseline'] == params['mgd'] == params['inherit_only']
+    assert params['baseline'] == params['mgd'] == params['inherit_only_seed0']
     with open(osp.join(work_dir, 'results.md')) as f:
         tables = f.read()
     assert tables.count('| inherit_only | 1 |') == 2  # the main and the per-class table
     assert '| model | seeds | crazing | inclusion | patches |' in tables
     with open(osp.join(work_dir, 'results.json')) as f:
         results = json.load(f)
-    assert set(results['runs']) == {'teacher', 'baseline_seed0', 'mgd_seed0', 'inherit_only'}
+    assert set(results['runs']) == {'teacher', 'baseline_seed0', 'mgd_seed0', 'inherit_only_seed0'}
     mgd = results['runs']['mgd_seed0']['val']
     assert results['summary']['val']['mgd']['mAP'][0] == pytest.approx(100 * mgd['coco/bbox_mAP'])
 
 
 def test_inherit_only_trains_with_a_zero_mgd_loss(demo):
     work_dir, _ = demo
-    with open(osp.join(work_dir, 'train_inherit_only.log')) as f:
+    with open(osp.join(work_dir, 'train_inherit_only_seed0.log')) as f:
         log = f.read()
     assert re.search(r'Inheriting strategy: copied \d+ tensors', log)
     losses = re.findall(r'distill\.loss_mgd_neck0: ([\d.e+-]+)', log)
@@ -74,7 +74,7 @@ def test_demo_writes_attention_curves_and_complexity(demo):
             assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     with open(osp.join(work_dir, 'analysis', 'complexity.md')) as f:
         table = f.read()
-    for name in ('teacher', 'baseline_seed0', 'mgd_seed0', 'inherit_only'):
+    for name in ('teacher', 'baseline_seed0', 'mgd_seed0', 'inherit_only_seed0'):
         assert re.search(rf'^\| {name} \|', table, re.M)
 
 

@@ -130,7 +130,7 @@ def _category_problems(key: str, ann_file: str, content: dict, classes: tuple) -
     if missing:
         return [
             f'{key}: the classes {missing} are not categories of {ann_file!r}, whose '
-            f"categories are {names}: correct metainfo=dict(classes=...) (names are exact, case "
+            f'categories are {names}: correct metainfo=dict(classes=...) (names are exact, case '
             'included), or convert the data again with this class list.'
         ]
     kept = [n for n in names if n in classes]

@@ -9,6 +9,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -186,3 +187,36 @@ def test_keep_difficult_output_is_the_bytes_written_before_issue_14(converted):
         s: hashlib.sha256((folder / f'instances_{s}.json').read_bytes()).hexdigest() for s in SPLITS
     }
     assert got == KEEP_DIFFICULT_SHA256
+
+
+def test_a_few_iterations_train_and_test_on_the_real_images(converted, tmp_path):
+    """The from-scratch teacher, then the MGD student from it (2 iterations of 8 real images
+    each), then tools/test.py on 16 test images, through the configs tools/demo.py runs."""
+    root = converted['out'] / 'default'
+    data = [f'{s}_dataloader.dataset.data_root={root}/' for s in SPLITS]
+    short = [*data, 'train_cfg.max_epochs=1', 'train_cfg.val_begin=2',
+             'train_dataloader.dataset.indices=16']  # fmt: skip
+    configs = REPO / 'configs' / 'neu_det'
+    teacher = configs / 'retinanet_r18-w32_scratch_neu_det.py'
+    mgd = configs / 'mgd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py'
+
+    def tool(*args) -> str:
+        result = subprocess.run(
+            [sys.executable, *map(str, args)], capture_output=True, text=True, cwd=REPO
+        )
+        assert result.returncode == 0, f'{args}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}'
+        return result.stdout
+
+    tool('tools/train.py', teacher, '--work-dir', tmp_path / 'teacher', '--cfg-options', *short)
+    tool('tools/train.py', mgd, '--work-dir', tmp_path / 'mgd', '--cfg-options', *short,
+         f'model.teacher_ckpt={tmp_path / "teacher" / "epoch_1.pth"}')  # fmt: skip
+    log = next((tmp_path / 'mgd').glob('*/*.log')).read_text()
+    assert re.search(r'Epoch\(train\) \[1\]\[2/2\]', log)  # 16 images, batch 8
+    assert re.search(r'Inheriting strategy: copied \d+ tensors', log)
+    losses = re.findall(r'distill\.loss_mgd_neck0: ([\d.e+-]+)', log)
+    assert losses and all(float(v) > 0 for v in losses)
+    out = tool('tools/test.py', mgd, tmp_path / 'mgd' / 'epoch_1.pth', '--work-dir',
+               tmp_path / 'test', '--cfg-options', *data, 'test_dataloader.dataset.indices=16',
+               'model.architecture.test_cfg.score_thr=0')  # fmt: skip
+    assert re.search(r'^coco/bbox_mAP: [\d.]+$', out, re.M)
+    assert re.search(r'^coco/pitted_surface_precision: ', out, re.M)  # NEU-DET's names

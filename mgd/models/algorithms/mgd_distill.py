@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
@@ -14,6 +16,7 @@ from mgd.models.checks import check_distill_features, check_recorder_sources
 from mgd.utils.checkpoint import read_state_dict
 
 TEACHER_RUNS = ('extract_feat', 'tensor')
+TEACHER_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 # SingleTeacherDistill options that MGD fixes: the teacher is frozen and wholly in eval mode,
 # the student trains on its task loss plus the MGD losses. Other values are refused, not ignored.
 FIXED_OPTIONS = dict(
@@ -112,6 +115,10 @@ class MGDDistill(SingleTeacherDistill):
             the teacher's weights; tensors whose shapes differ are skipped with a warning.
         teacher_runs: ``'extract_feat'`` (backbone+neck) or ``'tensor'`` (whole network, for
             losses on the teacher's logits).
+        teacher_dtype: ``'bf16'`` or ``'fp16'``: the frozen teacher's forward runs under
+            autocast in that dtype, whatever the student's precision; ``None`` (default): in
+            the run's precision (float32 as in the paper, or AMP's with ``--amp``). The MGD
+            loss reads the teacher's features in float32 either way.
         **kwargs: passed to ``BaseAlgorithm`` (``data_preprocessor``, ``init_cfg``), and
             ``teacher_module_inplace`` to ``SingleTeacherDistill``. Its other options
             (``teacher_trainable``, ``teacher_norm_eval``, ``student_trainable``,
@@ -127,10 +134,16 @@ class MGDDistill(SingleTeacherDistill):
         teacher_ckpt: str | None = None,
         inherit: tuple[str, ...] | list[str] = (),
         teacher_runs: str = 'extract_feat',
+        teacher_dtype: str | None = None,
         **kwargs,
     ) -> None:
         if teacher_runs not in TEACHER_RUNS:
             raise ValueError(f'teacher_runs must be one of {TEACHER_RUNS}, got {teacher_runs!r}')
+        if teacher_dtype is not None and teacher_dtype not in TEACHER_DTYPES:
+            raise ValueError(
+                f"model.teacher_dtype must be None (float32), 'bf16' or 'fp16', got "
+                f'{teacher_dtype!r}'
+            )
         for name, value in FIXED_OPTIONS.items():
             if kwargs.pop(name, value) != value:
                 raise ValueError(
@@ -156,6 +169,7 @@ class MGDDistill(SingleTeacherDistill):
         self.teacher_ckpt = teacher_ckpt
         self.inherit = tuple(inherit)
         self.teacher_runs = teacher_runs
+        self.teacher_dtype = teacher_dtype
         self._features_checked = False
         if teacher_ckpt:
             load_teacher(self.teacher, teacher_ckpt)
@@ -234,7 +248,18 @@ class MGDDistill(SingleTeacherDistill):
     def loss(self, batch_inputs: torch.Tensor, data_samples: list | None = None) -> dict:
         """Student task losses (``student.*``) plus one MGD loss per feature (``distill.*``)."""
         self.distiller.set_deliveries_override(False)
-        with self.distiller.teacher_recorders, self.distiller.deliveries, torch.no_grad():
+        # the teacher in its own precision, or in the run's (float32, or AMP's with --amp)
+        precision = (
+            torch.autocast(batch_inputs.device.type, dtype=TEACHER_DTYPES[self.teacher_dtype])
+            if self.teacher_dtype
+            else contextlib.nullcontext()
+        )
+        with (
+            self.distiller.teacher_recorders,
+            self.distiller.deliveries,
+            torch.no_grad(),
+            precision,
+        ):
             if self.teacher_runs == 'extract_feat':
                 self.teacher.extract_feat(batch_inputs)
             else:

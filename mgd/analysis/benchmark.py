@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 from mmengine.config import Config
+from mmengine.hub import get_config
 from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 from torch import nn
@@ -120,7 +121,7 @@ def connector_step(pairs: nn.ModuleList, students: list, teachers: list) -> Call
 def offline_model(path: str, **overrides) -> nn.Module:
     """Builds a distillation config without downloads: no teacher checkpoint, no pretrained
     student parts; weights stay PyTorch's defaults."""
-    cfg = Config.fromfile(path)
+    cfg = get_config(path) if '::' in path else Config.fromfile(path)
     cfg.model.teacher_ckpt = None
     student = cfg.model.architecture
     for part in ('backbone', 'neck', 'bbox_head'):

@@ -72,15 +72,6 @@ def peak_memory(call: Callable, device: str, exclude: nn.Module | None = None) -
     return sum(saved.values())
 
 
-def fpn_shapes(batch: int, size: int) -> list[tuple[int, int, int, int]]:
-    """RetinaNet's P3-P7 shapes for ``batch`` square images of ``size`` pixels."""
-    shapes, side = [], size
-    for level in range(3, 3 + LEVELS):
-        side = -(-size // 2**level) if level < 6 else -(-side // 2)
-        shapes.append((batch, CHANNELS, side, side))
-    return shapes
-
-
 def connector_pairs(kind: str, lambda_mgd: float, alpha_mgd: float) -> nn.ModuleList:
     """One (connector, loss) per FPN level: ours (``'mgd'``) or MMRazor's (``'mmrazor'``)."""
     names = {
@@ -172,9 +163,19 @@ def run(
     torch.manual_seed(0)
     result: dict = dict(device=device, batch=batch, size=size, rounds=rounds, half=half)
 
-    # 1. connector + loss, 5 FPN levels, forward + backward
-    students = [torch.randn(s, device=device, requires_grad=True) for s in fpn_shapes(batch, size)]
-    teachers = [torch.randn(s, device=device) for s in fpn_shapes(batch, size)]
+    models = {'mgd': offline_model(OURS), 'mmrazor': offline_model(MMRAZOR)}
+    student = models['mgd'].student
+    for model in models.values():
+        model.to(device).train()
+    batch_data = detection_batch(models['mgd'], batch, size, device)
+    data = dict.fromkeys(models, batch_data)  # the same batch (both preprocess as mmdet's)
+    optimizers = {k: torch.optim.SGD(m.parameters(), lr=1e-4) for k, m in models.items()}
+    with torch.no_grad():  # the 5 FPN outputs' shapes
+        shapes = [tuple(f.shape) for f in models['mgd'].teacher.extract_feat(data['mgd']['inputs'])]
+
+    # 1. connector + loss on the 5 FPN levels, forward + backward
+    students = [torch.randn(s, device=device, requires_grad=True) for s in shapes]
+    teachers = [torch.randn(s, device=device) for s in shapes]
     pairs = {k: connector_pairs(k, 0.65, 2e-5).to(device) for k in ('mgd', 'mmrazor')}
     steps = {k: connector_step(p, students, teachers) for k, p in pairs.items()}
     times = timed_rounds(steps, rounds, device)
@@ -182,13 +183,7 @@ def run(
     result['connector'] = {k: dict(seconds=statistics.median(times[k]), all=times[k],
                                    memory_bytes=memory[k]) for k in steps}  # fmt: skip
 
-    # 2. full train steps: ours fp32 and half teacher, MMRazor's; 3. the parts of ours
-    models = {'mgd': offline_model(OURS), 'mmrazor': offline_model(MMRAZOR)}
-    student = models['mgd'].student
-    for model in models.values():
-        model.to(device).train()
-    data = {k: detection_batch(m, batch, size, device) for k, m in models.items()}
-    optimizers = {k: torch.optim.SGD(m.parameters(), lr=1e-4) for k, m in models.items()}
+    # 2. full train steps: ours with the teacher in fp32 and in half, MMRazor's; 3. our parts
     ours = train_step(models['mgd'], optimizers['mgd'], data['mgd'])
 
     def ours_half() -> None:
@@ -210,11 +205,7 @@ def run(
         with torch.no_grad():
             models['mgd'].teacher.extract_feat(data['mgd']['inputs'])
 
-    with torch.no_grad():
-        shapes = [tuple(f.shape) for f in models['mgd'].teacher.extract_feat(data['mgd']['inputs'])]
-    part_students = [torch.randn(s, device=device, requires_grad=True) for s in shapes]
-    part_teachers = [torch.randn(s, device=device) for s in shapes]
-    mgd_alone = connector_step(pairs['mgd'], part_students, part_teachers)
+    mgd_alone = steps['mgd']  # the same 5 levels, alone
 
     calls = {'mgd': ours, 'mgd_half_teacher': ours_half, 'mmrazor': train_step(
         models['mmrazor'], optimizers['mmrazor'], data['mmrazor']),

@@ -51,6 +51,7 @@ val_evaluator = dict(
     ann_file=data_root + 'annotations/instances_val.json',
     metric='bbox',
     format_only=False,
+    classwise=True,  # per-class AP (coco/<class>_precision)
 )
 test_evaluator = val_evaluator
 

@@ -170,6 +170,7 @@ class MGDDistill(SingleTeacherDistill):
         self.inherit = tuple(inherit)
         self.teacher_runs = teacher_runs
         self.teacher_dtype = teacher_dtype
+        self._teacher_channels_last = False
         self._features_checked = False
         if teacher_ckpt:
             load_teacher(self.teacher, teacher_ckpt)
@@ -249,11 +250,18 @@ class MGDDistill(SingleTeacherDistill):
         """Student task losses (``student.*``) plus one MGD loss per feature (``distill.*``)."""
         self.distiller.set_deliveries_override(False)
         # the teacher in its own precision, or in the run's (float32, or AMP's with --amp)
-        precision = (
-            torch.autocast(batch_inputs.device.type, dtype=TEACHER_DTYPES[self.teacher_dtype])
-            if self.teacher_dtype
-            else contextlib.nullcontext()
-        )
+        precision = contextlib.nullcontext()
+        teacher_inputs = batch_inputs
+        if self.teacher_dtype:
+            precision = torch.autocast(
+                batch_inputs.device.type, dtype=TEACHER_DTYPES[self.teacher_dtype]
+            )
+            # half-precision convolutions are fastest channels-last (oneDNN on the CPU, tensor
+            # cores on a GPU): measured 275 -> 235 ms for the X101 teacher in bf16 on 2 cores
+            if not self._teacher_channels_last:
+                self.teacher.to(memory_format=torch.channels_last)
+                self._teacher_channels_last = True
+            teacher_inputs = batch_inputs.contiguous(memory_format=torch.channels_last)
         with (
             self.distiller.teacher_recorders,
             self.distiller.deliveries,
@@ -261,9 +269,9 @@ class MGDDistill(SingleTeacherDistill):
             precision,
         ):
             if self.teacher_runs == 'extract_feat':
-                self.teacher.extract_feat(batch_inputs)
+                self.teacher.extract_feat(teacher_inputs)
             else:
-                self.teacher(batch_inputs, data_samples, mode='tensor')
+                self.teacher(teacher_inputs, data_samples, mode='tensor')
         self.distiller.set_deliveries_override(True)
         with self.distiller.student_recorders, self.distiller.deliveries:
             student_losses = self.student(batch_inputs, data_samples, mode='loss')

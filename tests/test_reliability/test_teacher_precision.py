@@ -32,6 +32,9 @@ def test_bf16_teacher_features_and_losses(mgd_cfg):
     student, teacher = recorded(model)
     assert {f.dtype for f in teacher} == {torch.bfloat16}  # the teacher ran in bf16
     assert {f.dtype for f in student} == {torch.float32}  # the student did not
+    conv = model.teacher.backbone.conv1.weight  # half precision runs channels-last
+    assert conv.dtype == torch.float32 and conv.is_contiguous(memory_format=torch.channels_last)
+    assert model.student.backbone.conv1.weight.is_contiguous()  # the student is left as it is
     assert set(half) == set(fp32)
     for key in fp32:
         assert half[key].dtype == torch.float32 and torch.isfinite(half[key])

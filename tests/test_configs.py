@@ -44,9 +44,11 @@ class Setting:
     channels: tuple[int, int]  # student, teacher
     inherit: tuple[str, ...]
     clip_grad: float | None
-    max_epochs: int
+    max_epochs: int | None
     wsld: bool = False
     published_teacher: bool = True
+    cwd: bool = False  # channel-wise logit distillation (the official segmentation code)
+    max_iters: int | None = None
 
 
 # Gradient clipping at 35 for every detector is the authors' code (PAPER.md names it for
@@ -58,6 +60,8 @@ _SOLO = replace(
 )
 _R18 = Setting(7e-5, 0.15, True, 'backbone', 1, (512, 512), (), None, 100)
 _MV1 = Setting(7e-5, 0.15, True, 'backbone', 1, (1024, 2048), (), 5, 100)
+# Cityscapes: the last backbone stage, the 4th of the backbone's outputs (feature_indices)
+_SEG = Setting(2e-5, 0.75, False, 'backbone', 1, (512, 2048), (), None, None, max_iters=40000)
 PAPER = {
     'coco/mgd_fpn_retina_x101_retina_r50_2x_coco.py': _RETINA,
     'coco/mgd_fpn_cascade-mask-rcnn_x101-dcn_faster-rcnn_r50_2x_coco.py': _CASCADE,
@@ -70,6 +74,16 @@ PAPER = {
     'imagenet/mgd_wsld_resnet34_resnet18_8xb32_in1k.py': replace(_R18, wsld=True),
     'imagenet/mgd_wsld_resnet50_mobilenetv1_8xb32_in1k.py': replace(_MV1, wsld=True),
     'imagenet/mobilenetv1_8xb32_in1k.py': None,  # the MobileNetV1 student alone
+    'cityscapes/pspnet_r18-d8_8xb2-40k_cityscapes-512x512.py': None,
+    'cityscapes/deeplabv3_r18-d8_8xb2-40k_cityscapes-512x512.py': None,
+    'cityscapes/mgd_pspnet_r101_pspnet_r18_8xb2-40k_cityscapes-512x512.py': _SEG,
+    'cityscapes/mgd_pspnet_r101_deeplabv3_r18_8xb2-40k_cityscapes-512x512.py': _SEG,
+    'cityscapes/mgd-cwd_pspnet_r101_pspnet_r18_8xb2-40k_cityscapes-512x512.py': replace(
+        _SEG, cwd=True
+    ),
+    'cityscapes/mgd-cwd_pspnet_r101_deeplabv3_r18_8xb2-40k_cityscapes-512x512.py': replace(
+        _SEG, cwd=True
+    ),
 }
 RETINA = CONFIGS / 'coco/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
 
@@ -86,8 +100,15 @@ def unscoped(type_name: str) -> str:
 def expected_distill_keys(setting: Setting | None) -> set[str]:
     if setting is None:
         return set()
-    keys = {f'distill.loss_mgd_{setting.source}{i}' for i in range(setting.levels)}
-    return keys | ({'distill.loss_wsld'} if setting.wsld else set())
+    keys = {f'distill.loss_mgd_{setting.source}{i}' for i in feature_indices(setting)}
+    keys |= {'distill.loss_wsld'} if setting.wsld else set()
+    return keys | ({'distill.loss_cwd'} if setting.cwd else set())
+
+
+def feature_indices(setting: Setting) -> list[int]:
+    """The distilled outputs: every FPN level, or the backbone's last stage (index 0 of a
+    backbone that outputs it alone, index 3 of a segmentation backbone's 4 stages)."""
+    return [3] if setting.max_iters else list(range(setting.levels))
 
 
 def test_every_config_is_in_the_table():
@@ -106,7 +127,7 @@ def test_settings_are_the_papers(path):
     losses, connectors = model.distiller.distill_losses, model.distiller.connectors
     mgd_losses = {k: v for k, v in losses.items() if unscoped(v.type) == 'MaskedGenerativeLoss'}
     assert sorted(mgd_losses) == sorted(
-        f'loss_mgd_{setting.source}{i}' for i in range(setting.levels)
+        f'loss_mgd_{setting.source}{i}' for i in feature_indices(setting)
     )
     assert {v.alpha_mgd for v in mgd_losses.values()} == {setting.alpha_mgd}
     assert len(connectors) == setting.levels
@@ -122,9 +143,15 @@ def test_settings_are_the_papers(path):
     assert (clip_grad and clip_grad.max_norm) == setting.clip_grad
     assert clip_grad is None or clip_grad.get('norm_type', 2) == 2
     assert 'optimizer_config' not in cfg  # mmengine ignores it: clipping would silently be off
-    assert cfg.train_cfg.max_epochs == setting.max_epochs
+    assert cfg.train_cfg.get('max_epochs') == setting.max_epochs
+    assert cfg.train_cfg.get('max_iters') == setting.max_iters
     assert ('loss_wsld' in losses) == setting.wsld
-    teacher_runs = 'tensor' if setting.wsld else 'extract_feat'
+    assert ('loss_cwd' in losses) == setting.cwd
+    if setting.cwd:  # tau 4, weight 3 on the decode heads' logits, as the official code
+        assert (losses.loss_cwd.tau, losses.loss_cwd.loss_weight) == (4, 3)
+        for recorders in (model.distiller.student_recorders, model.distiller.teacher_recorders):
+            assert recorders.logits.source == 'decode_head.conv_seg'
+    teacher_runs = 'tensor' if setting.wsld or setting.cwd else 'extract_feat'
     assert model.get('teacher_runs', 'extract_feat') == teacher_runs
     if setting.published_teacher:
         assert model.teacher_ckpt.startswith('https://download.openmmlab.com/')
@@ -288,3 +315,32 @@ def test_solo_teacher_config_builds_the_distillation_teacher():
     shapes = {k: v.shape for k, v in from_file.state_dict().items()}
     assert shapes == {k: v.shape for k, v in from_distillation.items()}
     assert 'backbone.layer3.22.conv1.weight' in shapes  # ResNet-101: 23 blocks in stage 3
+
+
+CWD_PSP = CONFIGS / 'cityscapes/mgd-cwd_pspnet_r101_pspnet_r18_8xb2-40k_cityscapes-512x512.py'
+
+
+def test_segmentation_distils_the_last_stage_and_the_logits_channel_wise():
+    model, data, losses = one_step(CWD_PSP)
+    with torch.no_grad():
+        student_last = model.student.backbone(data['inputs'])[3]
+        teacher_last = model.teacher.backbone(data['inputs'])[3]
+        teacher_logits = model.teacher(data['inputs'], mode='tensor')
+    mapping = model.distiller.loss_forward_mappings['loss_mgd_backbone3']
+    student = model.distiller.get_record(
+        **{k: v for k, v in mapping['preds_S'].items() if k != 'connector'}
+    )
+    assert student.shape == (2, 512, 8, 8)  # R18-D8's last stage, 1/8 of 64x64
+    torch.testing.assert_close(student, student_last)  # the student trains: BN batch statistics
+    teacher = model.distiller.get_record(**mapping['preds_T'])
+    assert torch.equal(teacher, teacher_last) and teacher.shape == (2, 2048, 8, 8)
+    # the channel-wise divergence of the official code, by hand: softmax over each channel's
+    # h*w positions at tau 4, KL(teacher || student) * tau², times 3 / (channels * images)
+    student_logits = model.distiller.get_record('logits', from_student=True)
+    assert torch.equal(model.distiller.get_record('logits', from_student=False), teacher_logits)
+    n, c, h, w = student_logits.shape
+    assert (n, c) == (2, 19) and student_logits.shape == teacher_logits.shape
+    t = (teacher_logits / 4).reshape(n * c, h * w)
+    s = (student_logits / 4).reshape(n * c, h * w)
+    kl = (t.softmax(1) * (t.log_softmax(1) - s.log_softmax(1))).sum() * 16
+    torch.testing.assert_close(losses['distill.loss_cwd'], 3 * kl / (c * n))

@@ -40,6 +40,11 @@ def offline_config(path: str | Path, **model_overrides) -> Config:
         student = model.architecture
     if 'backbone' in student:
         student.backbone.init_cfg = None
+    student.pop('pretrained', None)  # mmseg's ImageNet backbone checkpoint
+    if cfg.get('default_scope') == 'mmseg':  # pad tiny images to 64x64, not to the 512 crop
+        for preprocessor in (model.get('data_preprocessor'), student.get('data_preprocessor')):
+            if preprocessor:
+                preprocessor.size = (64, 64)
     model.update(model_overrides)
     if cfg.get('data_preprocessor') is not None:
         model.setdefault('data_preprocessor', cfg.data_preprocessor)
@@ -59,9 +64,10 @@ def build_model(cfg: Config, train: bool = True) -> nn.Module:
 def task_of(cfg: Config) -> str:
     """``'detection'`` for mmdet configs, ``'classification'`` for mmpretrain ones."""
     scope = cfg.get('default_scope')
-    if scope not in ('mmdet', 'mmpretrain'):
+    tasks = dict(mmdet='detection', mmpretrain='classification', mmseg='segmentation')
+    if scope not in tasks:
         raise ValueError(f'no tiny inputs for default_scope {scope!r}')
-    return 'detection' if scope == 'mmdet' else 'classification'
+    return tasks[scope]
 
 
 def num_classes_of(cfg: Config) -> int:
@@ -91,6 +97,21 @@ def tiny_batch(cfg: Config) -> dict:
     at least a 3x3 map). Classification: 2 images 32x32.
     """
     num_classes = num_classes_of(cfg)
+    if task_of(cfg) == 'segmentation':  # 2 images: pyramid pooling's 1x1 bin needs BN over 2
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+
+        generator = torch.Generator().manual_seed(0)
+        images, samples = [], []
+        for _ in range(2):
+            images.append(
+                torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=generator)
+            )
+            labels = torch.randint(0, num_classes, (1, 64, 64), generator=generator)
+            sample = SegDataSample(gt_sem_seg=PixelData(data=labels))
+            sample.set_metainfo(dict(img_shape=(64, 64), ori_shape=(64, 64)))
+            samples.append(sample)
+        return dict(inputs=images, data_samples=samples)
     if task_of(cfg) == 'detection':
         from mmdet.testing import demo_mm_inputs
 

@@ -26,7 +26,7 @@ from utils import (
 import mgd.models.algorithms.mgd_distill  # the module whose print_log a test records
 from mgd.models import build_teacher
 
-OTHER_TESTS = ('_base_', 'demo', 'neu_det', 'own_data')
+OTHER_TESTS = ('_base_', 'demo', 'demo_seg', 'neu_det', 'own_data')
 CONFIG_PATHS = sorted(
     p for p in CONFIGS.rglob('*.py') if p.relative_to(CONFIGS).parts[0] not in OTHER_TESTS
 )

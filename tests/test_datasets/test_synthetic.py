@@ -40,9 +40,13 @@ def test_layout_and_counts(demo_dir):
     assert sorted(os.listdir(demo_dir / 'annotations')) == [
         'instances_train.json',
         'instances_val.json',
+        'seg_train.txt',
+        'seg_val.txt',
     ]
     images = sorted(os.listdir(demo_dir / 'images'))
     assert len(images) == NUM_TRAIN + NUM_VAL
+    masks = sorted(os.listdir(demo_dir / 'masks'))
+    assert masks == [name.replace('.jpg', '.png') for name in images]
     for split, n in (('train', NUM_TRAIN), ('val', NUM_VAL)):
         coco = load(demo_dir, split)
         assert [img['file_name'] for img in coco['images']] == [
@@ -252,8 +256,8 @@ def test_a_kill_between_renames_leaves_one_whole_set(tmp_path, monkeypatch):
     if (out / 'annotations').exists():
         assert [(out / 'annotations' / n).read_bytes() for n in names] == old
     make_demo_data(str(out), 6, 2, seed=1)  # the next run completes and cleans up
-    assert sorted(os.listdir(out)) == ['annotations', 'images']
-    assert sorted(os.listdir(out / 'annotations')) == names
+    assert sorted(os.listdir(out)) == ['annotations', 'images', 'masks']
+    assert sorted(os.listdir(out / 'annotations')) == [*names, 'seg_train.txt', 'seg_val.txt']
     assert [(out / 'annotations' / n).read_bytes() for n in names] != old
 
 

@@ -29,10 +29,13 @@ generator seeded with ``(seed, split, index)``, so a re-run writes byte-identica
 encoder quality) and JSON, and image ``i`` of a split does not depend on how many images are
 asked for.
 
-The layout is the NEU-DET converter's::
+The layout is the NEU-DET converter's, plus per-pixel labels for segmentation (0 background,
+1-6 the classes in ``NEU_DET_CLASSES`` order, where the defect is visible)::
 
     OUT_DIR/images/{train,val}_0000.jpg ...
+    OUT_DIR/masks/{train,val}_0000.png ...
     OUT_DIR/annotations/instances_{train,val}.json
+    OUT_DIR/annotations/seg_{train,val}.txt      (image names, for mmseg's ann_file)
 """
 
 from __future__ import annotations
@@ -181,12 +184,17 @@ def _overlaps(box: Box, boxes: list[Box]) -> bool:
     return any(x0 <= b[2] and b[0] <= x1 and y0 <= b[3] and b[1] <= y1 for b in boxes)
 
 
-def draw_image(rng: np.random.Generator, class_name: str) -> tuple[np.ndarray, list[Box]]:
+def draw_image(
+    rng: np.random.Generator, class_name: str, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, list[Box]]:
     """Draws one image with 1-3 defects of ``class_name``.
 
     Args:
         rng: the image's random generator.
         class_name: one of ``NEU_DET_CLASSES``.
+        labels: an H x W uint8 array; where a defect is visible (the pixels its box is tight
+            around) it gets the class's index + 1 (0 stays background). Drawing is the same
+            with or without it.
 
     Returns:
         The image (uint8, H x W x 3, grey) and the tight box of each defect,
@@ -208,6 +216,8 @@ def draw_image(rng: np.random.Generator, class_name: str) -> tuple[np.ndarray, l
         if len(xs) == 0:
             continue
         img[y : y + h, x : x + w] += delta
+        if labels is not None:
+            labels[y : y + h, x : x + w][np.abs(delta) >= 8] = NEU_DET_CLASSES.index(class_name) + 1
         boxes.append((x + int(xs.min()), y + int(ys.min()), x + int(xs.max()), y + int(ys.max())))
     grey = np.clip(np.round(img), 0, 255).astype(np.uint8)
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), boxes
@@ -227,12 +237,18 @@ def make_split(out_dir: str, split: str, num_images: int, seed: int) -> dict:
     for index in range(num_images):
         class_name = _image_class(seed, split_code, index)
         rng = np.random.default_rng([seed, split_code, index])
-        img, boxes = draw_image(rng, class_name)
+        labels = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        img, boxes = draw_image(rng, class_name, labels)
         file_name = f'{split}_{index:04d}.jpg'
-        ok, encoded = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        assert ok, file_name
-        with open(osp.join(out_dir, 'images', file_name), 'wb') as f:
-            f.write(encoded.tobytes())
+        outputs = (
+            ('images', file_name, img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]),
+            ('masks', file_name.replace('.jpg', '.png'), labels, []),  # PNG: lossless labels
+        )
+        for folder, name, array, params in outputs:
+            ok, encoded = cv2.imencode(osp.splitext(name)[1], array, params)
+            assert ok, name
+            with open(osp.join(out_dir, folder, name), 'wb') as f:
+                f.write(encoded.tobytes())
         image_id = index + 1
         coco['images'].append(
             dict(id=image_id, file_name=file_name, width=IMAGE_SIZE, height=IMAGE_SIZE)
@@ -271,15 +287,21 @@ def make_demo_data(
         NotWritableError: ``out_dir`` (or its ``images/``, ``annotations/``) cannot be written;
             checked before anything is drawn or written.
     """
-    for path in (out_dir, osp.join(out_dir, 'images'), osp.join(out_dir, 'annotations')):
+    for path in (out_dir, *(osp.join(out_dir, f) for f in ('images', 'masks', 'annotations'))):
         check_writable_folder(path, 'out_dir')
     os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
+    os.makedirs(osp.join(out_dir, 'masks'), exist_ok=True)
     cocos = {
         split: make_split(out_dir, split, n, seed) for split, n in zip(SPLITS, (num_train, num_val))
     }
-    write_folder_atomically(  # the two files as one unit, see write_folder_atomically
+    # the segmentation splits: one image name (no extension) a line, as mmseg's ann_file
+    seg_splits = {
+        f'seg_{split}.txt': ''.join(img['file_name'][:-4] + '\n' for img in coco['images'])
+        for split, coco in cocos.items()
+    }
+    write_folder_atomically(  # the files as one unit, see write_folder_atomically
         osp.join(out_dir, 'annotations'),
-        {f'instances_{split}.json': dump_json(coco) for split, coco in cocos.items()},
+        {**{f'instances_{s}.json': dump_json(c) for s, c in cocos.items()}, **seg_splits},
     )
     return cocos
 

@@ -505,3 +505,27 @@ def test_gpu_check_cpu_dry_run(tmp_path):
     assert report[4].startswith('  OK in ')
     assert f'{missing}: FAILED: FileNotFoundError' in out
     assert 'gpu_check: 1/2 configs OK' in out and f'gpu_check: FAILED {missing}' in out
+
+
+def test_gpu_check_segmentation_batch_at_the_crop_size():
+    """Cityscapes configs: the synthetic batch is as big as the train crop, with labels."""
+    from mmengine.config import Config
+
+    sys.path.insert(0, str(REPO / 'tools' / 'misc'))
+    try:
+        import gpu_check
+    finally:
+        sys.path.pop(0)
+    cfg = Config.fromfile(
+        str(REPO / 'configs/cityscapes/pspnet_r18-d8_8xb2-40k_cityscapes-512x512.py')
+    )
+    assert gpu_check.task_of(cfg) == 'segmentation'
+    assert gpu_check.train_input_size(cfg) == (512, 512)
+    batch = gpu_check.synthetic_batch('segmentation', 2, (64, 48), 19)
+    assert [tuple(image.shape) for image in batch['inputs']] == [(3, 64, 48)] * 2
+    labels = batch['data_samples'][0].gt_sem_seg.data
+    assert labels.shape == (1, 64, 48) and 0 <= labels.min() and labels.max() < 19
+    _, student = gpu_check.load_offline(
+        REPO / 'configs/cityscapes/mgd_pspnet_r101_pspnet_r18_8xb2-40k_cityscapes-512x512.py'
+    )
+    assert student.get('pretrained') is None  # nothing to download

@@ -36,9 +36,10 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PAPER_DIRS = ('coco', 'neu_det', 'imagenet')
+PAPER_DIRS = ('coco', 'neu_det', 'imagenet', 'cityscapes')
 DATA_ONLY = {'neu_det_detection.py'}
-TINY_SIZE = {'detection': (96, 96), 'classification': (32, 32)}  # a 3x3 DCN needs 3x3 at P5
+# a 3x3 DCN needs 3x3 at P5
+TINY_SIZE = {'detection': (96, 96), 'classification': (32, 32), 'segmentation': (64, 64)}
 GT_PER_IMAGE = 8
 
 
@@ -119,6 +120,8 @@ def drop_pretrained(node) -> None:
     if isinstance(node, dict):
         if is_pretrained(node.get('init_cfg')):
             node['init_cfg'] = None
+        if isinstance(node.get('pretrained'), str):  # mmseg's segmentors
+            node['pretrained'] = None
         node = list(node.values())
     if isinstance(node, list | tuple):
         for child in node:
@@ -136,10 +139,10 @@ def keep_every_score(test_cfg) -> None:
 
 
 def task_of(cfg) -> str:
-    scope = cfg.get('default_scope')
-    if scope not in ('mmdet', 'mmpretrain'):
-        raise ValueError(f'no synthetic batch for default_scope {scope!r}')
-    return 'detection' if scope == 'mmdet' else 'classification'
+    tasks = dict(mmdet='detection', mmpretrain='classification', mmseg='segmentation')
+    if cfg.get('default_scope') not in tasks:
+        raise ValueError(f"no synthetic batch for default_scope {cfg.get('default_scope')!r}")
+    return tasks[cfg.default_scope]
 
 
 def num_classes_of(node) -> int | None:
@@ -158,6 +161,9 @@ def train_input_size(cfg) -> tuple[int, int]:
     dataset = cfg.train_dataloader.dataset
     while 'pipeline' not in dataset:
         dataset = dataset.get('dataset') or dataset.datasets[0]
+    crops = [t.crop_size for t in dataset.pipeline if t.get('type') == 'RandomCrop']
+    if crops:  # segmentation trains on crops
+        return tuple(crops[0])
     sizes = []
     for transform in dataset.pipeline:
         for scale in (transform.get('scale'), *(transform.get('scales') or ())):
@@ -186,9 +192,21 @@ def synthetic_batch(task: str, batch_size: int, size: tuple[int, int], num_class
             num_classes=num_classes,
             with_mask=True,
         )
+    generator = torch.Generator().manual_seed(0)
+    if task == 'segmentation':
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+
+        images, samples = [], []
+        for _ in range(batch_size):
+            images.append(torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=generator))
+            labels = torch.randint(0, num_classes, (1, *size), generator=generator)
+            sample = SegDataSample(gt_sem_seg=PixelData(data=labels))
+            sample.set_metainfo(dict(img_shape=size, ori_shape=size))
+            samples.append(sample)
+        return dict(inputs=images, data_samples=samples)
     from mmpretrain.structures import DataSample
 
-    generator = torch.Generator().manual_seed(0)
     images = [
         torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=generator)
         for _ in range(batch_size)
@@ -335,6 +353,11 @@ def val_forward(model, batch, args) -> str:
     if 'pred_instances' in outputs[0]:
         found = sum(len(out.pred_instances) for out in outputs)
         what = f'{found} detections'
+    elif 'seg_logits' in outputs[0]:
+        logits = torch.stack([out.seg_logits.data for out in outputs])
+        if not torch.isfinite(logits).all():
+            raise FloatingPointError('non-finite segmentation logits')
+        what = f'logits {tuple(logits.shape)} finite'
     else:
         scores = torch.stack([out.pred_score for out in outputs])
         if not torch.isfinite(scores).all():

@@ -3,17 +3,17 @@
 Two data sets, one command:
 
 * ``python tools/demo.py`` (``make demo``): the embedded synthetic NEU-DET look-alike, made by
-  tools/misc/make_demo_data.py unless it is there. CPU, no download, about 15 minutes.
+  tools/misc/make_demo_data.py unless it is there. CPU, no download, about 10 minutes.
 * ``python tools/demo.py --neu-det PATH [--seeds 3]``: the real NEU-DET (VOC XML + images, as
   distributed), converted by tools/dataset_converters/neu_det_to_coco.py, small RetinaNets
   trained from scratch (configs/neu_det/*_scratch_neu_det.py).
 
-Runs: the teacher; the baseline student and the MGD student (5 FPN levels, α 2e-5, λ 0.65,
-neck and head inherited) for each seed; and the ablations that separate MGD's two parts:
-inheriting only (α = 0) and, with --neu-det, the MGD loss without inheriting. Each run is
-tools/train.py (the synthetic demo's MGD rows: tools/dist_train.sh with 2 processes) and
-tools/test.py; a finished run is not trained again and a killed one resumes from its last
-checkpoint, so a killed experiment continues where it stopped. Writes
+Runs (``ROW_seedK``): the teacher; then for each seed the baseline student, the MGD student
+(5 FPN levels, α 2e-5, λ 0.65, neck and head inherited) and the ablations that separate MGD's
+two parts: inheriting only (α = 0) and, with --neu-det, the MGD loss without inheriting. Each
+run is tools/train.py (the synthetic demo's MGD rows: tools/dist_train.sh with 2 processes)
+and tools/test.py; a finished run is not trained (nor tested) again and a killed one resumes
+from its last checkpoint, so a killed experiment continues where it stopped. Writes
 WORK_DIR/results.{md,json} and WORK_DIR/analysis/.
 ``--quick`` is the few-iteration version the tests run. ``--device cuda`` runs on the GPU.
 """
@@ -124,7 +124,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('--neu-det', metavar='PATH', help='real NEU-DET (ANNOTATIONS/, IMAGES/)')
-    parser.add_argument('--seeds', type=int, default=None, help='seeds per student (3 / demo 1)')
+    parser.add_argument('--seeds', type=int, default=None, help='seeds per row (3 / demo 1)')
     parser.add_argument('--device', choices=['cpu', 'cuda'], default=None, help='default: any GPU')
     parser.add_argument('--work-dir', help='default work_dirs/demo or work_dirs/neu_det_scratch')
     parser.add_argument('--data-root', default=None, help='where the COCO-format data goes')

@@ -23,6 +23,8 @@ from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 from torch import nn
 
+from mgd.utils.config import drop_pretrained
+
 OURS = 'configs/coco/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
 MMRAZOR = 'mmrazor::distill/mmdet/mgd/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
 LEVELS = 5  # RetinaNet's FPN outputs: strides 8 .. 128
@@ -114,10 +116,7 @@ def offline_model(path: str, **overrides) -> nn.Module:
     student parts; weights stay PyTorch's defaults."""
     cfg = get_config(path) if '::' in path else Config.fromfile(path)
     cfg.model.teacher_ckpt = None
-    student = cfg.model.architecture
-    for part in ('backbone', 'neck', 'bbox_head'):
-        if isinstance(student.get(part), dict):
-            student[part].pop('init_cfg', None)
+    drop_pretrained(cfg.model)
     cfg.model.update(overrides)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         return MODELS.build(cfg.model)

@@ -87,6 +87,26 @@ def evaluated_model(cfg: Config) -> tuple[str, dict]:
     return 'model', cfg.model
 
 
+def is_pretrained(init_cfg) -> bool:
+    if isinstance(init_cfg, list | tuple):
+        return any(map(is_pretrained, init_cfg))
+    return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
+
+
+def drop_pretrained(node) -> None:
+    """Drops every ``init_cfg`` that loads a checkpoint (the backbone's ImageNet weights, a
+    student that starts from a COCO model...); random initialisations stay."""
+    if isinstance(node, dict):
+        if is_pretrained(node.get('init_cfg')):
+            node['init_cfg'] = None
+        if isinstance(node.get('pretrained'), str):  # mmseg's segmentors
+            node['pretrained'] = None
+        node = list(node.values())
+    if isinstance(node, list | tuple):
+        for child in node:
+            drop_pretrained(child)
+
+
 def student_config(cfg: Config | str) -> Config:
     """A copy of ``cfg`` whose ``model`` is the model the config evaluates.
 

@@ -93,7 +93,7 @@ def load_offline(path: Path):
     """
     from mmengine.config import Config
 
-    from mgd.utils.config import is_distillation
+    from mgd.utils.config import drop_pretrained, is_distillation
 
     cfg = Config.fromfile(str(path))
     model = student = cfg.model
@@ -106,26 +106,6 @@ def load_offline(path: Path):
     if cfg.get('data_preprocessor') is not None:
         model.setdefault('data_preprocessor', cfg.data_preprocessor)
     return cfg, student
-
-
-def is_pretrained(init_cfg) -> bool:
-    if isinstance(init_cfg, list | tuple):
-        return any(map(is_pretrained, init_cfg))
-    return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
-
-
-def drop_pretrained(node) -> None:
-    """Drops every ``init_cfg`` that loads a checkpoint (the backbone's ImageNet weights, a
-    student that starts from a COCO model...); random initialisations stay."""
-    if isinstance(node, dict):
-        if is_pretrained(node.get('init_cfg')):
-            node['init_cfg'] = None
-        if isinstance(node.get('pretrained'), str):  # mmseg's segmentors
-            node['pretrained'] = None
-        node = list(node.values())
-    if isinstance(node, list | tuple):
-        for child in node:
-            drop_pretrained(child)
 
 
 def keep_every_score(test_cfg) -> None:

@@ -4,14 +4,13 @@ and the teacher → MGD student path of ``configs/demo_seg/`` trains and scores 
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from tool_run import run_tool
 
 from mgd.datasets.converters.synthetic import make_demo_data
 from mgd.datasets.metainfo import NEU_DET_CLASSES
@@ -54,24 +53,17 @@ def test_teacher_then_mgd_student_score_miou(data, tmp_path):
     short = [*root, 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
              'default_hooks.checkpoint.interval=4', 'train_dataloader.batch_size=4']  # fmt: skip
 
-    def tool(*args) -> str:
-        result = subprocess.run(
-            [sys.executable, *map(str, args)], capture_output=True, text=True, cwd=REPO
-        )
-        assert result.returncode == 0, f'{args}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}'
-        return result.stdout
-
-    tool('tools/train.py', CONFIGS / 'pspnet_r18-w32_demo-seg.py', '--work-dir',
+    run_tool('tools/train.py', CONFIGS / 'pspnet_r18-w32_demo-seg.py', '--work-dir',
          tmp_path / 'teacher', '--cfg-options', *short)  # fmt: skip
     mgd = CONFIGS / 'mgd_pspnet_r18-w32_pspnet_r18-w16_demo-seg.py'
-    tool('tools/train.py', mgd, '--work-dir', tmp_path / 'mgd', '--cfg-options', *short,
+    run_tool('tools/train.py', mgd, '--work-dir', tmp_path / 'mgd', '--cfg-options', *short,
          f'model.teacher_ckpt={tmp_path / "teacher" / "iter_4.pth"}')  # fmt: skip
     log = next((tmp_path / 'mgd').glob('*/*.log')).read_text()
     losses = re.findall(r'distill\.loss_mgd_backbone3: ([\d.e+-]+)', log)
     assert losses and all(float(v) > 0 for v in losses)
     assert 'student.decode.loss_ce' in log
-    out = tool('tools/test.py', mgd, tmp_path / 'mgd' / 'iter_4.pth', '--work-dir',
-               tmp_path / 'test', '--cfg-options', *root)  # fmt: skip
+    out = run_tool('tools/test.py', mgd, tmp_path / 'mgd' / 'iter_4.pth', '--work-dir',
+               tmp_path / 'test', '--cfg-options', *root).stdout  # fmt: skip
     miou = re.search(r'^mIoU: ([\d.]+)$', out, re.M)
     assert miou and 0 <= float(miou.group(1)) <= 100
     state = torch.load(tmp_path / 'mgd' / 'iter_4.pth', map_location='cpu', weights_only=True)

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tool_run import run_tool
 
 from mgd.datasets.metainfo import NEU_DET_CLASSES
 
@@ -200,23 +201,16 @@ def test_a_few_iterations_train_and_test_on_the_real_images(converted, tmp_path)
     teacher = configs / 'retinanet_r18-w32_scratch_neu_det.py'
     mgd = configs / 'mgd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py'
 
-    def tool(*args) -> str:
-        result = subprocess.run(
-            [sys.executable, *map(str, args)], capture_output=True, text=True, cwd=REPO
-        )
-        assert result.returncode == 0, f'{args}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}'
-        return result.stdout
-
-    tool('tools/train.py', teacher, '--work-dir', tmp_path / 'teacher', '--cfg-options', *short)
-    tool('tools/train.py', mgd, '--work-dir', tmp_path / 'mgd', '--cfg-options', *short,
+    run_tool('tools/train.py', teacher, '--work-dir', tmp_path / 'teacher', '--cfg-options', *short)
+    run_tool('tools/train.py', mgd, '--work-dir', tmp_path / 'mgd', '--cfg-options', *short,
          f'model.teacher_ckpt={tmp_path / "teacher" / "epoch_1.pth"}')  # fmt: skip
     log = next((tmp_path / 'mgd').glob('*/*.log')).read_text()
     assert re.search(r'Epoch\(train\) \[1\]\[2/2\]', log)  # 16 images, batch 8
     assert re.search(r'Inheriting strategy: copied \d+ tensors', log)
     losses = re.findall(r'distill\.loss_mgd_neck0: ([\d.e+-]+)', log)
     assert losses and all(float(v) > 0 for v in losses)
-    out = tool('tools/test.py', mgd, tmp_path / 'mgd' / 'epoch_1.pth', '--work-dir',
+    out = run_tool('tools/test.py', mgd, tmp_path / 'mgd' / 'epoch_1.pth', '--work-dir',
                tmp_path / 'test', '--cfg-options', *data, 'test_dataloader.dataset.indices=16',
-               'model.architecture.test_cfg.score_thr=0')  # fmt: skip
+               'model.architecture.test_cfg.score_thr=0').stdout  # fmt: skip
     assert re.search(r'^coco/bbox_mAP: [\d.]+$', out, re.M)
     assert re.search(r'^coco/pitted_surface_precision: ', out, re.M)  # NEU-DET's names

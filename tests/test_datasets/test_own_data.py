@@ -6,14 +6,13 @@ names, colour images of another size) → ``voc_to_coco.py --classes`` → the t
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image, ImageDraw
 from test_neu_det_converter import voc_xml
+from tool_run import run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ('dent', 'rust', 'scratch')
@@ -26,15 +25,6 @@ SHORT = [
     'train_dataloader.batch_size=4',
     'train_dataloader.dataset.indices=8',
 ]
-
-
-def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    if ok:
-        assert result.returncode == 0, f'{args}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
-    return result
 
 
 @pytest.fixture(scope='module')
@@ -52,7 +42,7 @@ def user(tmp_path_factory) -> Path:
         image.save(base / 'VOC' / 'JPEGImages' / f'part_{i:03d}.jpg')
         xml = voc_xml(f'part_{i:03d}.jpg', [(name, *box)], size=(120, 90))
         (base / 'VOC' / 'Annotations' / f'part_{i:03d}.xml').write_text(xml)
-    run('tools/dataset_converters/voc_to_coco.py', str(base / 'VOC'), str(base / 'data'),
+    run_tool('tools/dataset_converters/voc_to_coco.py', str(base / 'VOC'), str(base / 'data'),
         '--classes', *CLASSES)  # fmt: skip
     shutil.copytree(REPO / 'configs', base / 'configs')
     student = base / 'configs' / 'own_data' / 'retinanet_r50_fpn_36e_own_data.py'
@@ -68,10 +58,10 @@ def user(tmp_path_factory) -> Path:
 def test_teacher_then_mgd_student_train_and_test(user):
     configs = user / 'configs' / 'own_data'
     teacher_dir, mgd_dir = user / 'work' / 'teacher', user / 'work' / 'mgd'
-    run('tools/train.py', str(configs / 'retinanet_r101_fpn_36e_own_data.py'),
+    run_tool('tools/train.py', str(configs / 'retinanet_r101_fpn_36e_own_data.py'),
         '--work-dir', str(teacher_dir), '--cfg-options', *SHORT)  # fmt: skip
     teacher_ckpt = teacher_dir / 'epoch_1.pth'
-    run('tools/train.py', str(configs / 'mgd_fpn_retina_r101_retina_r50_36e_own_data.py'),
+    run_tool('tools/train.py', str(configs / 'mgd_fpn_retina_r101_retina_r50_36e_own_data.py'),
         '--work-dir', str(mgd_dir), '--cfg-options', *SHORT,
         f'model.teacher_ckpt={teacher_ckpt}', 'model.architecture.init_cfg=None')  # fmt: skip
     log = next(mgd_dir.glob('*/*.log')).read_text()
@@ -83,7 +73,7 @@ def test_teacher_then_mgd_student_train_and_test(user):
     cls_weight = state['state_dict']['architecture.bbox_head.retina_cls.weight']
     assert cls_weight.shape[0] == 9 * len(CLASSES)  # 9 anchors x the user's 3 classes
 
-    out = run('tools/test.py', str(configs / 'mgd_fpn_retina_r101_retina_r50_36e_own_data.py'),
+    out = run_tool('tools/test.py', str(configs / 'mgd_fpn_retina_r101_retina_r50_36e_own_data.py'),
               str(mgd_dir / 'epoch_1.pth'), '--work-dir', str(user / 'work' / 'test'),
               '--cfg-options', 'model.architecture.init_cfg=None',
               'model.architecture.test_cfg.score_thr=0',
@@ -96,10 +86,10 @@ def test_teacher_then_mgd_student_train_and_test(user):
 
 def test_classes_that_do_not_match_the_annotations_are_named_before_training(user):
     configs = user / 'configs' / 'own_data'
-    result = run('tools/train.py', str(configs / 'retinanet_r50_fpn_36e_own_data.py'),
+    result = run_tool('tools/train.py', str(configs / 'retinanet_r50_fpn_36e_own_data.py'),
                  '--work-dir', str(user / 'work' / 'wrong'), '--cfg-options', *SHORT,
                  "train_dataloader.dataset.metainfo.classes=['dent','Rust','scratch']",
-                 ok=False)  # fmt: skip
+                 check=False)  # fmt: skip
     assert result.returncode != 0
     train_file = f"{user / 'data'}/annotations/instances_train.json"
     assert (

@@ -16,6 +16,8 @@ from torch import nn
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.models import MGDDistill
+from mgd.utils import batches
+from mgd.utils.batches import task_of
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
@@ -61,30 +63,11 @@ def build_model(cfg: Config, train: bool = True) -> nn.Module:
     return model
 
 
-def task_of(cfg: Config) -> str:
-    """``'detection'`` for mmdet configs, ``'classification'`` for mmpretrain ones."""
-    scope = cfg.get('default_scope')
-    tasks = dict(mmdet='detection', mmpretrain='classification', mmseg='segmentation')
-    if scope not in tasks:
-        raise ValueError(f'no tiny inputs for default_scope {scope!r}')
-    return tasks[scope]
-
-
 def num_classes_of(cfg: Config) -> int:
     """The first ``num_classes`` in the student's config (its head's)."""
-
-    def find(node):
-        if isinstance(node, dict):
-            if isinstance(node.get('num_classes'), int):
-                return node['num_classes']
-            children = node.values()
-        elif isinstance(node, list | tuple):
-            children = node
-        else:
-            return None
-        return next((n for n in map(find, children) if n is not None), None)
-
-    num_classes = find(cfg.model.architecture if is_distillation(cfg) else cfg.model)
+    num_classes = batches.num_classes_of(
+        cfg.model.architecture if is_distillation(cfg) else cfg.model
+    )
     if num_classes is None:
         raise ValueError('the student config has no num_classes')
     return num_classes
@@ -93,39 +76,14 @@ def num_classes_of(cfg: Config) -> int:
 def tiny_batch(cfg: Config) -> dict:
     """A raw batch as a dataloader gives it, with labels below the student's ``num_classes``.
 
-    Detection: 1 image 96x96 with 3 boxes and masks (96, not 64: at stride 32 a 3x3 DCN needs
-    at least a 3x3 map). Classification: 2 images 32x32.
+    Detection: 1 image 96x96 with 3 boxes and masks. Classification: 2 images 32x32.
+    Segmentation: 2 images 64x64 (pyramid pooling's 1x1 bin needs batch statistics over 2).
     """
-    num_classes = num_classes_of(cfg)
-    if task_of(cfg) == 'segmentation':  # 2 images: pyramid pooling's 1x1 bin needs BN over 2
-        from mmengine.structures import PixelData
-        from mmseg.structures import SegDataSample
-
-        generator = torch.Generator().manual_seed(0)
-        images, samples = [], []
-        for _ in range(2):
-            images.append(
-                torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=generator)
-            )
-            labels = torch.randint(0, num_classes, (1, 64, 64), generator=generator)
-            sample = SegDataSample(gt_sem_seg=PixelData(data=labels))
-            sample.set_metainfo(dict(img_shape=(64, 64), ori_shape=(64, 64)))
-            samples.append(sample)
-        return dict(inputs=images, data_samples=samples)
-    if task_of(cfg) == 'detection':
-        from mmdet.testing import demo_mm_inputs
-
-        return demo_mm_inputs(
-            1, [[3, 96, 96]], num_items=[3], num_classes=num_classes, with_mask=True
-        )
-    from mmpretrain.structures import DataSample
-
-    generator = torch.Generator().manual_seed(0)
-    images = [
-        torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=generator) for _ in range(2)
-    ]
-    labels = torch.randint(0, num_classes, (2,), generator=generator)
-    return dict(inputs=images, data_samples=[DataSample().set_gt_label(x) for x in labels])
+    task = task_of(cfg)
+    images = 1 if task == 'detection' else 2
+    return batches.synthetic_batch(
+        task, images, batches.TINY_SIZE[task], num_classes_of(cfg), boxes_per_image=3
+    )
 
 
 def preprocess(model: nn.Module, batch: dict) -> dict:

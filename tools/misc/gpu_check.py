@@ -35,11 +35,11 @@ from collections import Counter
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from mgd.utils.batches import TINY_SIZE, num_classes_of, synthetic_batch, task_of
+
 REPO = Path(__file__).resolve().parents[2]
 PAPER_DIRS = ('coco', 'neu_det', 'imagenet', 'cityscapes')
 DATA_ONLY = {'neu_det_detection.py'}
-# a 3x3 DCN needs 3x3 at P5
-TINY_SIZE = {'detection': (96, 96), 'classification': (32, 32), 'segmentation': (64, 64)}
 GT_PER_IMAGE = 8
 
 
@@ -118,24 +118,6 @@ def keep_every_score(test_cfg) -> None:
             keep_every_score(value)
 
 
-def task_of(cfg) -> str:
-    tasks = dict(mmdet='detection', mmpretrain='classification', mmseg='segmentation')
-    if cfg.get('default_scope') not in tasks:
-        raise ValueError(f"no synthetic batch for default_scope {cfg.get('default_scope')!r}")
-    return tasks[cfg.default_scope]
-
-
-def num_classes_of(node) -> int | None:
-    """The first ``num_classes`` in the student's config (its head's)."""
-    if isinstance(node, dict):
-        if isinstance(node.get('num_classes'), int):
-            return node['num_classes']
-        node = list(node.values())
-    if isinstance(node, list | tuple):
-        return next((n for n in map(num_classes_of, node) if n is not None), None)
-    return None
-
-
 def train_input_size(cfg) -> tuple[int, int]:
     """The largest (H, W) the train pipeline's resize gives (landscape for keep_ratio)."""
     dataset = cfg.train_dataloader.dataset
@@ -156,43 +138,6 @@ def train_input_size(cfg) -> tuple[int, int]:
     if not sizes:
         raise ValueError('no resize in the train pipeline: pass --size H W')
     return max(sizes, key=lambda hw: hw[0] * hw[1])
-
-
-def synthetic_batch(task: str, batch_size: int, size: tuple[int, int], num_classes: int):
-    """A batch as the dataloader gives it: uint8 images, random boxes and masks or labels."""
-    import torch
-
-    if task == 'detection':
-        from mmdet.testing import demo_mm_inputs
-
-        return demo_mm_inputs(
-            batch_size,
-            [(3, *size)] * batch_size,
-            num_items=[GT_PER_IMAGE] * batch_size,
-            num_classes=num_classes,
-            with_mask=True,
-        )
-    generator = torch.Generator().manual_seed(0)
-    if task == 'segmentation':
-        from mmengine.structures import PixelData
-        from mmseg.structures import SegDataSample
-
-        images, samples = [], []
-        for _ in range(batch_size):
-            images.append(torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=generator))
-            labels = torch.randint(0, num_classes, (1, *size), generator=generator)
-            sample = SegDataSample(gt_sem_seg=PixelData(data=labels))
-            sample.set_metainfo(dict(img_shape=size, ori_shape=size))
-            samples.append(sample)
-        return dict(inputs=images, data_samples=samples)
-    from mmpretrain.structures import DataSample
-
-    images = [
-        torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=generator)
-        for _ in range(batch_size)
-    ]
-    labels = torch.randint(0, num_classes, (batch_size,), generator=generator)
-    return dict(inputs=images, data_samples=[DataSample().set_gt_label(x) for x in labels])
 
 
 def build_model(cfg, device):
@@ -357,7 +302,7 @@ def check_config(path: Path, args) -> bool:
         task = task_of(cfg)
         size = tuple(args.size or (TINY_SIZE[task] if args.tiny else train_input_size(cfg)))
         batch_size = args.batch_size or (2 if args.tiny else cfg.train_dataloader.batch_size)
-        batch = synthetic_batch(task, batch_size, size, num_classes_of(student))
+        batch = synthetic_batch(task, batch_size, size, num_classes_of(student), GT_PER_IMAGE)
         torch.manual_seed(0)
         model = build_model(cfg, args.device)
         print(f'{name}: batch {batch_size}x3x{size[0]}x{size[1]}', flush=True)

@@ -12,5 +12,8 @@ from mmengine.registry import Registry
 
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mgd', locations=['mgd.engine.hooks'])
 DATASETS = Registry(
-    'dataset', parent=MMENGINE_DATASETS, scope='mgd', locations=['mgd.datasets.neu_det']
+    'dataset',
+    parent=MMENGINE_DATASETS,
+    scope='mgd',
+    locations=['mgd.datasets.neu_det', 'mgd.datasets.neu_cls'],
 )

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.checkpoint import is_url, load_strictly
 from mgd.utils.checks import check_data, check_work_dir
-from mgd.utils.config import add_common_arguments, load_config
+from mgd.utils.config import add_common_arguments, drop_teacher_ckpts, load_config
 from mgd.utils.fileio import write_atomically
 from mgd.utils.launch import setup_launcher
 
@@ -34,9 +34,8 @@ def main():
     if not is_url(args.checkpoint) and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
     cfg.load_from = None  # loaded strictly below: mmengine's load_from only warns on mismatch
-    if cfg.model.get('teacher_ckpt'):
-        # The distillation checkpoint holds every weight: don't fetch the teacher's again.
-        cfg.model.teacher_ckpt = None
+    # A distillation checkpoint holds every weight: don't fetch the teachers' again.
+    drop_teacher_ckpts(cfg.model)
     if args.out:
         cfg.test_evaluator = [
             *([cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) else cfg.test_evaluator),

@@ -23,7 +23,7 @@ from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 from torch import nn
 
-from mgd.utils.config import drop_pretrained
+from mgd.utils.config import drop_pretrained, drop_teacher_ckpts
 
 OURS = 'configs/coco/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
 MMRAZOR = 'mmrazor::distill/mmdet/mgd/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
@@ -115,7 +115,7 @@ def offline_model(path: str, **overrides) -> nn.Module:
     """Builds a distillation config without downloads: no teacher checkpoint, no pretrained
     student parts; weights stay PyTorch's defaults."""
     cfg = get_config(path) if '::' in path else Config.fromfile(path)
-    cfg.model.teacher_ckpt = None
+    drop_teacher_ckpts(cfg.model)
     drop_pretrained(cfg.model)
     cfg.model.update(overrides)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):

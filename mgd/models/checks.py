@@ -13,6 +13,7 @@ Both raise ``ValueError`` naming the recorder, loss or layer and what to change.
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Mapping
 
 from torch import Tensor, nn
@@ -31,11 +32,41 @@ def _recorder_kind(recorder_type: object) -> str | None:
     name = name.rsplit('.', 1)[-1].removesuffix('Recorder')
     if name in ('ModuleOutputs', 'ModuleInputs'):
         return 'module'
+    if name in ('MethodOutputs', 'MethodInputs'):
+        return 'method'
     return 'parameter' if name == 'Parameter' else None
 
 
 def _closest(name: str, candidates: list[str], n: int = 5) -> list[str]:
     return difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+
+
+def _teacher_part(teacher: nn.Module, source: str) -> str:
+    """The top-level part of a teacher a source lies in (past an ensemble's teacher name)."""
+    parts = source.split('.')
+    if parts[0] in getattr(teacher, 'names', ()) and len(parts) > 1:
+        return parts[1]
+    return parts[0]
+
+
+def _check_method_source(where: str, source: str, which: str, model: nn.Module) -> None:
+    """A method recorder records ``package.module.Class.method`` calls: the model must hold
+    a module of that class, or the recorder stays empty."""
+    module_path, _, rest = source.rpartition('.')
+    module_path, _, class_name = module_path.rpartition('.')
+    try:
+        cls = getattr(importlib.import_module(module_path), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise ValueError(
+            f'{where}: source {source!r} is not a method of an importable class '
+            "(write it as 'package.module.Class.method')."
+        ) from None
+    if not any(isinstance(module, cls) for module in model.modules()):
+        classes = sorted({type(m).__name__ for m in model.children()})
+        raise ValueError(
+            f'{where}: source {source!r} is never called: the {which} has no {class_name} '
+            f'(its top-level modules are {classes}). Name the forward of its head class.'
+        )
 
 
 def check_recorder_sources(
@@ -62,6 +93,9 @@ def check_recorder_sources(
             if kind is None or not isinstance(source, str):
                 continue
             where = f'model.distiller.{key}.{name}'
+            if kind == 'method':
+                _check_method_source(where, source, which, model)
+                continue
             items = model.named_modules() if kind == 'module' else model.named_parameters()
             names = [n for n, _ in items if n]
             if source not in names:
@@ -77,7 +111,7 @@ def check_recorder_sources(
                 which == 'teacher'
                 and kind == 'module'
                 and teacher_runs == 'extract_feat'
-                and source.split('.')[0] not in ('backbone', 'neck')
+                and _teacher_part(teacher, source) not in ('backbone', 'neck')
             ):
                 raise ValueError(
                     f"{where}: source {source!r} is never run: with teacher_runs='extract_feat' "

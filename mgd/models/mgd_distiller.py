@@ -9,7 +9,7 @@ Used from config files (after ``_base_``), e.g.::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 def mgd_distiller(
@@ -21,6 +21,7 @@ def mgd_distiller(
     lambda_mgd: float,
     mask_on_channel: bool = False,
     teacher_source: str | None = None,
+    teacher_name: str | None = None,
 ) -> dict:
     """An mmrazor ``ConfigurableDistiller`` config with one MGD loss per feature.
 
@@ -36,20 +37,28 @@ def mgd_distiller(
         lambda_mgd: masked fraction.
         mask_on_channel: channel mask (classification) instead of a spatial one.
         teacher_source: the teacher's module if it differs from ``source``.
+        teacher_name: one teacher of a ``TeacherEnsemble``: its module ``NAME.source`` is
+            recorded, and the names below become ``feats_NAME``, ``mgd_NAME_{source}{i}``,
+            ``loss_mgd_NAME_{source}{i}`` (see ``multi_teacher_distiller``).
 
     Returns:
         The distiller config dict; losses are named ``loss_mgd_{source}{i}``. Types carry the
         ``mmrazor.`` scope, so the dict builds whatever the config's ``default_scope``.
     """
     indices = list(feature_indices)
+    tag = f'{teacher_name}_' if teacher_name else ''
+    teacher_source = teacher_source or source
+    if teacher_name:
+        teacher_source = f'{teacher_name}.{teacher_source}'
     recorder = dict(type='mmrazor.ModuleOutputs', source=source)
-    teacher_recorder = dict(type='mmrazor.ModuleOutputs', source=teacher_source or source)
+    teacher_recorder = dict(type='mmrazor.ModuleOutputs', source=teacher_source)
+    feats = f'feats_{teacher_name}' if teacher_name else 'feats'
     return dict(
         type='mmrazor.ConfigurableDistiller',
         student_recorders=dict(feats=recorder),
-        teacher_recorders=dict(feats=teacher_recorder),
+        teacher_recorders={feats: teacher_recorder},
         connectors={
-            f'mgd_{source}{i}': dict(
+            f'mgd_{tag}{source}{i}': dict(
                 type='mmrazor.MaskedGenerativeConnector',
                 student_channels=student_channels,
                 teacher_channels=teacher_channels,
@@ -59,16 +68,136 @@ def mgd_distiller(
             for i in indices
         },
         distill_losses={
-            f'loss_mgd_{source}{i}': dict(type='mmrazor.MaskedGenerativeLoss', alpha_mgd=alpha_mgd)
-            for i in indices
-        },
-        loss_forward_mappings={
-            f'loss_mgd_{source}{i}': dict(
-                preds_S=dict(
-                    from_student=True, recorder='feats', data_idx=i, connector=f'mgd_{source}{i}'
-                ),
-                preds_T=dict(from_student=False, recorder='feats', data_idx=i),
+            f'loss_mgd_{tag}{source}{i}': dict(
+                type='mmrazor.MaskedGenerativeLoss', alpha_mgd=alpha_mgd
             )
             for i in indices
         },
+        loss_forward_mappings={
+            f'loss_mgd_{tag}{source}{i}': dict(
+                preds_S=dict(
+                    from_student=True,
+                    recorder='feats',
+                    data_idx=i,
+                    connector=f'mgd_{tag}{source}{i}',
+                ),
+                preds_T=dict(from_student=False, recorder=feats, data_idx=i),
+            )
+            for i in indices
+        },
+    )
+
+
+def multi_teacher_distiller(
+    teachers: Mapping[str, Mapping],
+    source: str,
+    feature_indices: Iterable[int],
+    student_channels: int,
+    lambda_mgd: float,
+    mask_on_channel: bool = False,
+    kd: Mapping | None = None,
+    logits_source: str = 'head.fc',
+) -> dict:
+    """The distiller of a ``TeacherEnsemble``: MGD from each teacher, and/or its logits' KD.
+
+    Args:
+        teachers: ``{name: dict(channels=..., alpha_mgd=...)}`` for the ensemble's teachers;
+            each ``alpha_mgd`` > 0 adds that teacher's MGD losses (one connector per teacher
+            and feature); 0 or a missing ``alpha_mgd`` adds none.
+        source, feature_indices, student_channels, lambda_mgd, mask_on_channel: as in
+            ``mgd_distiller``.
+        kd: ``dict(temperature=..., loss_weight=...)`` adds ``loss_kd``, a
+            ``MultiTeacherKDLoss`` between the student's logits (``logits_source``) and all
+            teachers' (the ensemble's ``stacked_logits``); needs ``teacher_runs='tensor'``.
+        logits_source: the student module whose output is its logits.
+
+    Returns:
+        A ``ConfigurableDistiller`` config; losses ``loss_mgd_NAME_{source}{i}`` and ``loss_kd``.
+    """
+    parts = [
+        mgd_distiller(
+            source,
+            feature_indices,
+            student_channels,
+            spec['channels'],
+            spec['alpha_mgd'],
+            lambda_mgd,
+            mask_on_channel=mask_on_channel,
+            teacher_name=name,
+        )
+        for name, spec in teachers.items()
+        if spec.get('alpha_mgd')
+    ]
+    if kd:
+        parts.append(
+            dict(
+                student_recorders=dict(
+                    logits=dict(type='mmrazor.ModuleOutputs', source=logits_source)
+                ),
+                teacher_recorders=dict(
+                    logits=dict(type='mmrazor.ModuleOutputs', source='stacked_logits')
+                ),
+                connectors={},
+                distill_losses=dict(loss_kd=dict(type='mmrazor.MultiTeacherKDLoss', **kd)),
+                loss_forward_mappings=dict(
+                    loss_kd=dict(
+                        preds_S=dict(from_student=True, recorder='logits'),
+                        preds_T=dict(from_student=False, recorder='logits'),
+                    )
+                ),
+            )
+        )
+    if not parts:
+        raise ValueError('multi_teacher_distiller: no loss: give a teacher alpha_mgd > 0, or kd')
+    keys = (
+        'student_recorders',
+        'teacher_recorders',
+        'connectors',
+        'distill_losses',
+        'loss_forward_mappings',
+    )
+    merged = {key: {k: v for part in parts for k, v in part[key].items()} for key in keys}
+    return dict(type='mmrazor.ConfigurableDistiller', **merged)
+
+
+def dense_kd_distiller(
+    num_classes: int,
+    temperature: float = 1.0,
+    loss_weight: float = 1.0,
+    topk: int | None = None,
+    head_forward: str = 'mmdet.models.dense_heads.RetinaHead.forward',
+) -> dict:
+    """The output-distillation part of a dense detector's distiller, to merge into an MGD one.
+
+    Records the output of the head's ``forward`` in both models (RetinaNet's: class scores
+    and box deltas per FPN level) and adds ``loss_kd_cls``, a ``DenseClsKDLoss`` on the class
+    scores. Needs
+    ``teacher_runs='tensor'`` (the teacher's head must run). Used in a child config as
+    ``model = dict(teacher_runs='tensor', distiller=dense_kd_distiller(...))``: mmengine merges
+    it into the base config's distiller.
+
+    Args:
+        num_classes, temperature, loss_weight, topk: of ``DenseClsKDLoss``.
+        head_forward: the head class's ``forward`` (a method recorder: mmdet's detectors call
+            ``bbox_head.forward`` directly in ``mode='tensor'``, past module hooks).
+    """
+    recorder = dict(type='mmrazor.MethodOutputs', source=head_forward)
+    return dict(
+        student_recorders=dict(head_outputs=recorder),
+        teacher_recorders=dict(head_outputs=recorder),
+        distill_losses=dict(
+            loss_kd_cls=dict(
+                type='mmrazor.DenseClsKDLoss',
+                num_classes=num_classes,
+                temperature=temperature,
+                loss_weight=loss_weight,
+                topk=topk,
+            )
+        ),
+        loss_forward_mappings=dict(
+            loss_kd_cls=dict(
+                preds_S=dict(from_student=True, recorder='head_outputs', data_idx=0),
+                preds_T=dict(from_student=False, recorder='head_outputs', data_idx=0),
+            )
+        ),
     )

@@ -27,7 +27,7 @@ from mmengine.runner import find_latest_checkpoint
 from PIL import Image
 
 from mgd.utils.checkpoint import is_url
-from mgd.utils.config import evaluated_model
+from mgd.utils.config import evaluated_model, teacher_ckpt_keys
 
 __all__ = ['check_data', 'check_resume', 'check_teacher_ckpt', 'check_work_dir']
 
@@ -315,13 +315,15 @@ def check_teacher_ckpt(cfg: Config) -> None:
     distilled towards noise for the whole run (the official code's most reported failure).
     Resuming is allowed: the checkpoint being resumed holds the teacher.
     """
-    model = cfg.get('model', {})
-    if 'teacher' in model and not model.get('teacher_ckpt') and not cfg.get('resume'):
-        raise ValueError(
-            'model.teacher_ckpt is not set, so the teacher would stay randomly initialised. '
-            'Train the teacher first or download its checkpoint, then pass '
-            '--cfg-options model.teacher_ckpt=/path/to/teacher.pth'
-        )
+    if cfg.get('resume'):
+        return
+    for key, path in teacher_ckpt_keys(cfg.get('model', {})).items():
+        if not path:
+            raise ValueError(
+                f'{key} is not set, so the teacher would stay randomly initialised. '
+                'Train the teacher first or download its checkpoint, then pass '
+                f'--cfg-options {key}=/path/to/teacher.pth'
+            )
 
 
 def check_resume(cfg: Config) -> None:

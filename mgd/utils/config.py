@@ -16,10 +16,12 @@ __all__ = [
     'DISTILL_TYPES',
     'add_common_arguments',
     'apply_train_options',
+    'drop_teacher_ckpts',
     'evaluated_model',
     'is_distillation',
     'load_config',
     'student_config',
+    'teacher_ckpt_keys',
 ]
 
 DISTILL_TYPES = ('MGDDistill', 'mmrazor.MGDDistill')
@@ -91,6 +93,33 @@ def is_pretrained(init_cfg) -> bool:
     if isinstance(init_cfg, list | tuple):
         return any(map(is_pretrained, init_cfg))
     return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
+
+
+def teacher_ckpt_keys(model: dict) -> dict[str, str | None]:
+    """Each teacher checkpoint of a distillation model config, by its key.
+
+    ``{'model.teacher_ckpt': ...}`` for one teacher; for a ``TeacherEnsemble``,
+    ``{'model.teacher.teachers.NAME.ckpt': ...}`` per teacher. Empty for a plain model.
+    """
+    if 'teacher' not in model:
+        return {}
+    teachers = model['teacher'].get('teachers') if isinstance(model['teacher'], dict) else None
+    if isinstance(teachers, dict):
+        return {
+            f'model.teacher.teachers.{name}.ckpt': spec.get('ckpt')
+            for name, spec in teachers.items()
+        }
+    return {'model.teacher_ckpt': model.get('teacher_ckpt')}
+
+
+def drop_teacher_ckpts(model: dict) -> None:
+    """Unsets every teacher checkpoint of ``model`` (one teacher's, or each of an ensemble's):
+    the teacher keeps its random weights (or, in a test, the checkpoint's)."""
+    for key in teacher_ckpt_keys(model):
+        if key == 'model.teacher_ckpt':
+            model['teacher_ckpt'] = None
+        else:
+            model['teacher']['teachers'][key.split('.')[3]]['ckpt'] = None
 
 
 def drop_pretrained(node) -> None:

@@ -93,12 +93,12 @@ def load_offline(path: Path):
     """
     from mmengine.config import Config
 
-    from mgd.utils.config import drop_pretrained, is_distillation
+    from mgd.utils.config import drop_pretrained, drop_teacher_ckpts, is_distillation
 
     cfg = Config.fromfile(str(path))
     model = student = cfg.model
     if is_distillation(cfg):
-        model.teacher_ckpt = None  # a random teacher; build_teacher never initialises it
+        drop_teacher_ckpts(model)  # random teachers; build_teacher never initialises them
         student = model.architecture
     drop_pretrained(model)
     cfg.load_from = None

@@ -27,18 +27,20 @@ FIXED_OPTIONS = dict(
 )
 
 
-def load_teacher(teacher: nn.Module, path: str) -> None:
+def load_teacher(teacher: nn.Module, path: str, what: str = 'model.teacher_ckpt') -> None:
     """Loads ``path`` into ``teacher``; refuses a checkpoint that does not fit it.
+
+    ``what`` names the config key in messages.
 
     Raises:
         ValueError: no parameter name matches, or a matching tensor has another shape.
     """
-    state_dict = read_state_dict(path, 'model.teacher_ckpt')
+    state_dict = read_state_dict(path, what)
     own = teacher.state_dict()
     matched = [k for k in state_dict if k in own]
     if not matched:
         raise ValueError(
-            f"model.teacher_ckpt {path!r} matches none of the teacher's parameter names "
+            f"{what} {path!r} matches none of the teacher's parameter names "
             f'(checkpoint has e.g. {list(state_dict)[:3]}, the teacher e.g. {list(own)[:3]}): '
             'is it the checkpoint of this teacher config?'
         )
@@ -49,13 +51,13 @@ def load_teacher(teacher: nn.Module, path: str) -> None:
     ]
     if wrong:
         raise ValueError(
-            f'model.teacher_ckpt {path!r} does not fit the teacher config; shapes differ '
+            f'{what} {path!r} does not fit the teacher config; shapes differ '
             f'(checkpoint vs teacher): {"; ".join(wrong[:5])}'
         )
     missing = [k for k in own if k not in state_dict]
     if len(missing) > len(own) / 2:
         raise ValueError(
-            f'model.teacher_ckpt {path!r} holds only {len(own) - len(missing)} of the '
+            f'{what} {path!r} holds only {len(own) - len(missing)} of the '
             f"teacher's {len(own)} tensors (missing e.g. {missing[:3]}): most of the teacher "
             'would stay randomly initialised. Is it the checkpoint of this teacher config '
             '(model.teacher.cfg_path)?'
@@ -96,6 +98,33 @@ def build_teacher(teacher: dict | nn.Module) -> nn.Module:
     return model
 
 
+def check_ensemble(
+    teacher: nn.Module, student: nn.Module, teacher_ckpt: str | None, inherit
+) -> None:
+    """A ``TeacherEnsemble`` teacher: its teachers' classes must be the student's; each
+    teacher's checkpoint is its own ``ckpt``, and there is no single teacher to inherit from."""
+    from mgd.models.algorithms.teacher_ensemble import TeacherEnsemble, head_classes
+
+    if not isinstance(teacher, TeacherEnsemble):
+        return
+    if teacher_ckpt:
+        raise ValueError(
+            'model.teacher_ckpt is set but the teacher is a TeacherEnsemble: give each teacher '
+            'its checkpoint as model.teacher.teachers.NAME.ckpt and remove model.teacher_ckpt.'
+        )
+    if inherit:
+        raise ValueError(
+            f'model.inherit={list(inherit)} needs one teacher to copy from; with a '
+            'TeacherEnsemble set inherit=() (or load the modules with init_cfg/load_from).'
+        )
+    classes = head_classes(student)
+    if None not in (classes, teacher.num_classes) and classes != teacher.num_classes:
+        raise ValueError(
+            f'the student predicts {classes} classes, the teachers {teacher.num_classes}: '
+            'distil from teachers trained on the same classes.'
+        )
+
+
 @MODELS.register_module()
 class MGDDistill(SingleTeacherDistill):
     """Single-teacher distillation as MGD does it.
@@ -107,7 +136,9 @@ class MGDDistill(SingleTeacherDistill):
 
     Args:
         architecture: the student model config.
-        teacher: the teacher model config, or ``dict(cfg_path=...)``.
+        teacher: the teacher model config, or ``dict(cfg_path=...)``, or several teachers
+            as ``dict(type='mmrazor.TeacherEnsemble', teachers=dict(NAME=dict(cfg_path=...,
+            ckpt=...), ...))`` (recorder sources then start with ``NAME.``).
         distiller: an mmrazor ``ConfigurableDistiller`` config.
         teacher_ckpt: the teacher's checkpoint (path or URL). It loads the teacher and, with
             ``inherit``, the student's neck/head.
@@ -156,6 +187,7 @@ class MGDDistill(SingleTeacherDistill):
         teacher = build_teacher(teacher)
         if isinstance(architecture, dict):
             architecture = MODELS.build(architecture)
+        check_ensemble(teacher, architecture, teacher_ckpt, inherit)
         if isinstance(distiller, dict):
             check_recorder_sources(distiller, architecture, teacher, teacher_runs)
         # SingleTeacherDistill would load teacher_ckpt itself; we load it with our checks.

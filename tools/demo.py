@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 
+import torch
 from mmengine.config import Config
 from mmengine.runner import find_latest_checkpoint
 
@@ -141,6 +142,7 @@ def main() -> None:
     env = dict(os.environ)
     if args.device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
+    on_gpu = args.device != 'cpu' and torch.cuda.is_available()
     data_root = prepare_data(args, work_dir)
     epochs = 1 if args.quick else args.epochs
     common = data_options(data_root, setup['splits'])
@@ -160,6 +162,8 @@ def main() -> None:
             teacher_ckpt = find_latest_checkpoint(osp.join(work_dir, 'teacher'))
             options.append(f'model.teacher_ckpt={teacher_ckpt}')
         processes = setup['mgd_processes'] if distilled else 1
+        if on_gpu:  # one process per GPU: NCCL refuses two ranks on one device
+            processes = min(processes, torch.cuda.device_count())
         if processes > 1:  # the demo shows distributed training: 2 processes × 4 = 8 images
             options.append(f'train_dataloader.batch_size={8 // processes}')
             train = ['bash', 'tools/dist_train.sh', spec['config'], str(processes)]

@@ -18,6 +18,15 @@ Nothing here edits an installed package; each fix is tested in ``tests/test_comp
 3. mmcv built without CUDA ops (no ``FORCE_CUDA=1``) stops GPU training at the first CUDA op
    (``nms_impl: implementation for device cuda:0 not found``). :func:`mgd.utils.cuda_ops.install`
    routes those ops to torchvision's compiled kernels (tested in ``tests/test_utils/``).
+4. mmdet 3.3.0's ``PointAssigner`` (RepPoints) indexes a CPU ``torch.arange`` with a CUDA mask,
+   which recent torch refuses (seen on an H200, torch 2.11: "indices should be either on cpu or
+   on the same device"). Its ``assign`` runs with the priors' device as torch's default device,
+   so that the ``arange`` is made where the points are; nothing else in it changes.
+5. mmpretrain 1.2.0 imports its multi-modal models whenever ``transformers>=4.28`` is installed,
+   and they fail to import with transformers 5 (``class BertPreTrainedModel(None)``:
+   ``NoneType takes no arguments``), which stops every mmpretrain model from building. When
+   transformers lacks what they need, mmpretrain is told multi-modal support is absent (its own
+   placeholders then name the missing dependency if such a model is asked for).
 """
 
 from __future__ import annotations
@@ -108,9 +117,52 @@ def stub_mmrazor_quantization() -> None:
     sys.modules[QUANTIZATION_MODULE] = stub
 
 
+def point_assigner_on_device() -> None:
+    """Runs mmdet's ``PointAssigner.assign`` with the priors' device as the default device."""
+    from mmdet.models.task_modules.assigners import PointAssigner
+
+    original = PointAssigner.assign
+    if getattr(original, '_mgd_on_device', False):
+        return
+
+    def assign(self, pred_instances, gt_instances, *args, **kwargs):
+        with torch.device(pred_instances.priors.device):
+            return original(self, pred_instances, gt_instances, *args, **kwargs)
+
+    assign._mgd_on_device = True
+    assign.__doc__ = original.__doc__
+    PointAssigner.assign = assign
+
+
+def transformers_for_mmpretrain() -> bool:
+    """Whether transformers has what mmpretrain 1.2.0's multi-modal models import."""
+    try:
+        from transformers.modeling_utils import (  # noqa: F401
+            PreTrainedModel,
+            apply_chunking_to_forward,
+            find_pruneable_heads_and_indices,
+            prune_linear_layer,
+        )
+    except Exception:  # ImportError, or whatever a broken install raises
+        return False
+    return True
+
+
+def mmpretrain_without_broken_multimodal() -> None:
+    """Turns mmpretrain's multi-modal models off when transformers cannot serve them."""
+    if 'mmpretrain.models' in sys.modules:
+        return  # too late to change; it imported (so it worked) or raised already
+    from mmpretrain.utils import dependency
+
+    if dependency.WITH_MULTIMODAL and not transformers_for_mmpretrain():
+        dependency.WITH_MULTIMODAL = False
+
+
 def apply() -> None:
     """Applies every fix; idempotent."""
     allow_mmengine_checkpoints()
     if int(torch.__version__.split('.')[0]) >= 2:
         stub_mmrazor_quantization()
+    mmpretrain_without_broken_multimodal()
     cuda_ops.install()
+    point_assigner_on_device()

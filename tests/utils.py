@@ -18,6 +18,7 @@ import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.models import MGDDistill
 from mgd.utils import batches
 from mgd.utils.batches import task_of
+from mgd.utils.config import drop_teacher_ckpts
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
@@ -38,7 +39,7 @@ def offline_config(path: str | Path, **model_overrides) -> Config:
     cfg = Config.fromfile(str(path))
     model = student = cfg.model
     if is_distillation(cfg):
-        model.teacher_ckpt = None
+        drop_teacher_ckpts(model)
         student = model.architecture
     if 'backbone' in student:
         student.backbone.init_cfg = None

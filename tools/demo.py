@@ -19,17 +19,17 @@ WORK_DIR/results.{md,json} and WORK_DIR/analysis/.
 """
 
 import argparse
-import json
 import os
 import os.path as osp
 import platform
-import subprocess
 import sys
 import time
 
 import torch
 from mmengine.config import Config
 from mmengine.runner import find_latest_checkpoint
+
+from mgd.analysis.runs import run_logged, test_run, train_run
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
@@ -55,16 +55,6 @@ ALPHA_ZERO = [f'model.distiller.distill_losses.loss_mgd_neck{i}.alpha_mgd=0' for
 ABLATIONS = {'inherit_only': ALPHA_ZERO, 'mgd_without_inherit': ['model.inherit=[]']}
 # Relative cost of one epoch (the student's = 1), for the time estimate.
 COST = dict(teacher=2.0, baseline=1.0, mgd=1.5, inherit_only=1.5, mgd_without_inherit=1.5)
-
-
-def run(cmd: list[str], log: str, env: dict) -> None:
-    """Runs ``cmd`` from the repo root, its output into ``log``; raises with the log's tail."""
-    with open(log, 'w') as f:
-        result = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
-    if result.returncode:
-        with open(log) as f:
-            tail = ''.join(f.readlines()[-30:])
-        raise SystemExit(f'failed ({result.returncode}): {" ".join(cmd)}\n{tail}\nfull log: {log}')
 
 
 def plan(setup: dict, seeds: int) -> list[dict]:
@@ -102,20 +92,22 @@ def prepare_data(args, work_dir: str) -> str:
         data_root = osp.abspath(args.data_root or 'data/neu_det')
         if not osp.isfile(osp.join(data_root, 'annotations', 'instances_test.json')):
             print(f'>> converting {args.neu_det} into {data_root}', flush=True)
-            run(
+            run_logged(
                 [PYTHON, 'tools/dataset_converters/neu_det_to_coco.py', args.neu_det, data_root],
                 osp.join(work_dir, 'convert.log'),
                 env,
+                ROOT,
             )
         return data_root
     data_root = osp.abspath(args.data_root or 'data/demo_neu_det')
     if not osp.isfile(osp.join(data_root, 'annotations', 'instances_val.json')):
         print(f'>> generating the synthetic data set in {data_root}', flush=True)
         sizes = ['--train', '16', '--val', '8'] if args.quick else []
-        run(
+        run_logged(
             [PYTHON, 'tools/misc/make_demo_data.py', data_root, *sizes],
             osp.join(work_dir, 'make_data.log'),
             env,
+            ROOT,
         )
     return data_root
 
@@ -173,15 +165,13 @@ def main() -> None:
         print(
             f'>> [{i}/{len(runs)}] {name}: {spec["config"]}, seed {spec["seed"]}, {how}', flush=True
         )
-        trained_before = find_latest_checkpoint(run_dir) == final and osp.isfile(final)
+        began = time.time()
+        # a run killed half-way continues from its last checkpoint (RNGStateHook: exactly)
+        log = osp.join(work_dir, f'train_{name}.log')
+        trained_before = not train_run(train, options, run_dir, final, log, env, ROOT)
         if trained_before:
             print(f'   already trained: {osp.relpath(final, ROOT)}', flush=True)
         else:
-            began = time.time()
-            # a run killed half-way continues from its last checkpoint (RNGStateHook: exactly)
-            resume = ['--resume'] if find_latest_checkpoint(run_dir) else []
-            run([*train, '--work-dir', run_dir, *resume, '--cfg-options', *options],
-                osp.join(work_dir, f'train_{name}.log'), env)  # fmt: skip
             print(f'   trained in {(time.time() - began) / 60:.1f} min', flush=True)
         metrics[name] = {}
         for split in setup['splits']:
@@ -191,14 +181,10 @@ def main() -> None:
                 prefix = 'model.architecture' if distilled else 'model'
                 test_options.append(f'{prefix}.test_cfg.score_thr=0.0')
             test_dir = osp.join(run_dir, f'test_{split}')
-            result = osp.join(test_dir, 'test_metrics.json')
-            # a result newer than the checkpoint it came from is not computed again
-            if not (osp.isfile(result) and osp.getmtime(result) > osp.getmtime(final)):
-                run([PYTHON, 'tools/test.py', spec['config'], final, '--work-dir', test_dir,
-                     '--cfg-options', *test_options],
-                    osp.join(work_dir, f'test_{name}_{split}.log'), env)  # fmt: skip
-            with open(result) as f:
-                metrics[name][split] = json.load(f)
+            log = osp.join(work_dir, f'test_{name}_{split}.log')
+            metrics[name][split] = test_run(
+                PYTHON, spec['config'], final, test_options, test_dir, log, env, ROOT
+            )
         done_cost += 0 if trained_before else cost[name]
         if not done_cost:
             continue

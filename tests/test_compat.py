@@ -271,3 +271,65 @@ def test_teacher_never_initialised_from_a_download(monkeypatch):
     with pytest.raises(OSError, match='test: no network'):
         algorithm.teacher.backbone.init_weights()
     assert attempts == ['https://download.pytorch.org/models/resnet18-f37072fd.pth']
+
+
+# --- mmdet's PointAssigner on CUDA -----------------------------------------------------------
+
+
+def test_point_assigner_runs_with_the_priors_device_as_default(monkeypatch):
+    """Its ``torch.arange`` (no device given) must be made where the points are: on a GPU a
+    CPU index into CUDA-masked points fails (seen on an H200 with torch 2.11). The 'meta'
+    device stands in for CUDA here: what matters is torch's default device inside assign."""
+    from mmdet.models.task_modules.assigners import PointAssigner
+    from mmengine.structures import InstanceData
+
+    class Seen(Exception):
+        pass
+
+    def spy(*args, **kwargs):  # the first torch call of assign after its set-up
+        raise Seen(torch.get_default_device())
+
+    monkeypatch.setattr(torch, 'log2', spy)
+    meta = dict(device='meta')
+    priors = InstanceData(priors=torch.zeros(4, 3, **meta))
+    gts = InstanceData(
+        bboxes=torch.zeros(1, 4, **meta), labels=torch.zeros(1, dtype=torch.long, **meta)
+    )
+    with pytest.raises(Seen) as seen:
+        PointAssigner().assign(priors, gts)
+    assert seen.value.args[0] == torch.device('meta')
+    assert torch.get_default_device() == torch.device('cpu')  # restored after the call
+
+
+# --- mmpretrain beside transformers 5 --------------------------------------------------------
+
+FAKE_TRANSFORMERS = {
+    'transformers/__init__.py': "__version__ = '5.0.0'\n",
+    # transformers 5 dropped these helpers, which mmpretrain's BLIP imports
+    'transformers/modeling_utils.py': 'class PreTrainedModel:\n    pass\n',
+    'transformers-5.0.0.dist-info/METADATA': (
+        'Metadata-Version: 2.1\nName: transformers\nVersion: 5.0.0\n'
+    ),
+}
+BUILD_RESNET = """
+{imports}
+from mmpretrain.registry import MODELS
+print(type(MODELS.build(dict(type='ResNet', depth=18))).__name__)
+"""
+
+
+@pytest.mark.parametrize('with_mgd', [False, True])
+def test_mmpretrain_models_build_beside_transformers_5(tmp_path, with_mgd):
+    for name, text in FAKE_TRANSFORMERS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    code = f'import sys; sys.path.insert(0, {str(tmp_path)!r})\n' + BUILD_RESNET.format(
+        imports='import mgd.models' if with_mgd else 'import mmpretrain.models'
+    )
+    result = run_fresh(code)
+    if with_mgd:
+        assert result.returncode == 0, result.stdout[-2000:]
+        assert result.stdout.strip().endswith('ResNet')
+    else:  # the failure the fix removes (on the H200: 'NoneType takes no arguments')
+        assert result.returncode != 0
+        assert 'mmpretrain/models/multimodal' in result.stdout

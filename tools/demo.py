@@ -10,7 +10,8 @@ Two data sets, one command:
 
 Runs (``ROW_seedK``): the teacher; then for each seed the baseline student, the MGD student
 (5 FPN levels, α 2e-5, λ 0.65, neck and head inherited) and the ablations that separate MGD's
-two parts: inheriting only (α = 0) and, with --neu-det, the MGD loss without inheriting. Each
+two parts: inheriting only (α = 0) and, with --neu-det, the MGD loss without inheriting, and
+MGD + output KD on the head's class scores (``mgd_kd``, configs/neu_det/mgd-kd_*). Each
 run is tools/train.py (the synthetic demo's MGD rows: tools/dist_train.sh with 2 processes)
 and tools/test.py; a finished run is not trained (nor tested) again and a killed one resumes
 from its last checkpoint, so a killed experiment continues where it stopped. Writes
@@ -47,6 +48,13 @@ SETUPS = {
         student='configs/neu_det/retinanet_r18-w16_scratch_neu_det.py',
         mgd='configs/neu_det/mgd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py',
         ablations=('inherit_only', 'mgd_without_inherit'),
+        # rows with a config of their own: MGD + output KD on the head's class scores
+        more=(
+            (
+                'mgd_kd',
+                'configs/neu_det/mgd-kd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py',
+            ),
+        ),
         splits=('val', 'test'),
         mgd_processes=1,
     ),
@@ -54,7 +62,9 @@ SETUPS = {
 ALPHA_ZERO = [f'model.distiller.distill_losses.loss_mgd_neck{i}.alpha_mgd=0' for i in range(5)]
 ABLATIONS = {'inherit_only': ALPHA_ZERO, 'mgd_without_inherit': ['model.inherit=[]']}
 # Relative cost of one epoch (the student's = 1), for the time estimate.
-COST = dict(teacher=2.0, baseline=1.0, mgd=1.5, inherit_only=1.5, mgd_without_inherit=1.5)
+COST = dict(
+    teacher=2.0, baseline=1.0, mgd=1.5, inherit_only=1.5, mgd_without_inherit=1.5, mgd_kd=1.7
+)
 
 
 def plan(setup: dict, seeds: int) -> list[dict]:
@@ -65,6 +75,7 @@ def plan(setup: dict, seeds: int) -> list[dict]:
         ('baseline', setup['student'], []),
         ('mgd', setup['mgd'], []),
         *((row, setup['mgd'], ABLATIONS[row]) for row in setup['ablations']),
+        *((row, config, []) for row, config in setup.get('more', ())),
     ]
     for seed in range(seeds):
         for row, config, options in rows:

@@ -10,7 +10,7 @@ from both teachers + KD from their averaged soft labels (``multi``), all from sc
 on the CPU (configs/neu_cls/). Every run is tested on the val and the test split. Writes
 WORK_DIR/results.{md,json}: accuracy, mean and per-class precision and recall (mean ± sample
 std over seeds), parameters, FLOPs and CPU latency. A killed run resumes; finished runs are not
-trained or tested again. ``--quick``: 1 epoch and 1 seed (the tests).
+trained or tested again. ``--quick``: 1 epoch, 1 seed, the val split (the tests).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument('--seeds', type=int, default=3, help='seeds per student row')
     parser.add_argument('--work-dir', default='work_dirs/neu_cls')
     parser.add_argument('--data-root', default='data/neu_cls')
-    parser.add_argument('--quick', action='store_true', help='1 epoch, 1 seed (tests)')
+    parser.add_argument('--quick', action='store_true', help='1 epoch, 1 seed, val (tests)')
     args = parser.parse_args()
 
     os.chdir(ROOT)
@@ -95,6 +95,7 @@ def main() -> None:
         run_logged(converter, osp.join(work_dir, 'convert.log'), env, ROOT)
     epochs = 1 if args.quick else EPOCHS
     seeds = 1 if args.quick else args.seeds
+    splits = SPLITS[:1] if args.quick else SPLITS
     common = [
         *(f'{loader}.dataset.data_root={data_root}/' for loader in LOADERS),
         f'train_cfg.max_epochs={epochs}',
@@ -118,17 +119,17 @@ def main() -> None:
         if train_run(train, options, run_dir, final, log, env, ROOT):
             print(f'   trained in {(time.time() - began) / 60:.1f} min', flush=True)
         metrics[name] = {}
-        for split in SPLITS:
+        for split in splits:
             test_options = [*common, f'test_dataloader.dataset.ann_file=meta/{split}.txt']
             test_dir = osp.join(run_dir, f'test_{split}')
             log = osp.join(work_dir, f'test_{name}_{split}.log')
             metrics[name][split] = test_run(
                 PYTHON, spec['config'], final, test_options, test_dir, log, env, ROOT
             )
-    report(args, runs, metrics, work_dir, data_root, time.time() - start)
+    report(args, runs, metrics, splits, work_dir, data_root, time.time() - start)
 
 
-def report(args, runs, metrics, work_dir, data_root, seconds) -> None:
+def report(args, runs, metrics, splits, work_dir, data_root, seconds) -> None:
     """Prints and writes the tables."""
     from mgd.analysis.complexity import measure
     from mgd.analysis.experiment import markdown_table, summarize, write_json
@@ -148,7 +149,7 @@ def report(args, runs, metrics, work_dir, data_root, seconds) -> None:
     per_class = [f'{what}/{name}' for name in NEU_DET_CLASSES for what in ('precision', 'recall')]
     columns = ['accuracy', 'precision', 'recall', *per_class]
     text, summaries = [], {}
-    for split in SPLITS:
+    for split in splits:
         by_row = {
             row: [
                 flat_metrics(metrics[r['name']][split], NEU_DET_CLASSES)

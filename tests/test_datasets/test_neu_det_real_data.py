@@ -214,3 +214,19 @@ def test_a_few_iterations_train_and_test_on_the_real_images(converted, tmp_path)
                'model.architecture.test_cfg.score_thr=0').stdout  # fmt: skip
     assert re.search(r'^coco/bbox_mAP: [\d.]+$', out, re.M)
     assert re.search(r'^coco/pitted_surface_precision: ', out, re.M)  # NEU-DET's names
+
+
+def test_classification_split_is_the_detection_split(converted, neu_det_root, tmp_path):
+    """neu_det_to_cls.py: labels from the file-name prefix, 210/60/30 per class, and with the
+    same seed each image in the split the detection converter put it in."""
+    out = tmp_path / 'neu_cls'
+    result = run_tool('tools/dataset_converters/neu_det_to_cls.py', neu_det_root, out)
+    assert 'train 1260, val 360, test 180' in result.stdout
+    _, cocos = converted['default']
+    for split, n in zip(SPLITS, (210, 60, 30)):
+        lines = [line.split() for line in (out / 'meta' / f'{split}.txt').read_text().splitlines()]
+        assert {name for name, _ in lines} == {img['file_name'] for img in cocos[split]['images']}
+        assert all(int(label) == NEU_DET_CLASSES.index(prefix(name)) for name, label in lines)
+        assert Counter(label for _, label in lines) == {str(c): n for c in range(6)}
+    image = out / 'images' / 'scratches_7.jpg'
+    assert image.is_symlink() and image.samefile(neu_det_root / 'IMAGES' / 'scratches_7.jpg')

@@ -1,0 +1,73 @@
+"""tools/neu_cls.py as a user runs it, on a tiny NEU-DET-like folder (6 classes x 10 images)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'test_datasets'))
+from tool_run import run_tool  # noqa: E402
+
+from mgd.datasets.metainfo import NEU_DET_CLASSES  # noqa: E402
+
+
+def tiny_neu_det(root: Path) -> Path:
+    """IMAGES/<class>_<n>.jpg, a class-dependent grey level so that something can be learnt."""
+    images = root / 'IMAGES'
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(NEU_DET_CLASSES):
+        for n in range(1, 11):
+            pixels = np.clip(40 * c + rng.normal(0, 10, (40, 40)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).convert('RGB').save(images / f'{name}_{n}.jpg')
+    return root
+
+
+def test_quick_experiment_writes_the_table_and_reuses_finished_runs(tmp_path):
+    neu_det = tiny_neu_det(tmp_path / 'NEU-DET')
+    work_dir, data = tmp_path / 'work', tmp_path / 'neu_cls'
+    args = ['tools/neu_cls.py', '--quick', '--work-dir', work_dir, '--data-root', data]
+
+    first = run_tool(*args, '--neu-det', neu_det)
+
+    assert (data / 'meta' / 'val.txt').read_text().count('\n') == 12  # 2 per class
+    table = (work_dir / 'results.md').read_text()
+    for row in ('teacher_r18', 'teacher_r34', 'none', 'single', 'multi'):
+        assert f'| {row} | 1 |' in table
+    assert all(f'precision/{c}' in table and f'recall/{c}' in table for c in NEU_DET_CLASSES)
+    results = json.loads((work_dir / 'results.json').read_text())
+    assert set(results['runs']) == {
+        'teacher_r18',
+        'teacher_r34',
+        'none_seed0',
+        'single_seed0',
+        'multi_seed0',
+    }
+    for metrics in results['runs'].values():
+        assert 0 <= metrics['val']['accuracy/top1'] <= 100
+    # the students were distilled from the teachers trained here
+    single_log = (work_dir / 'train_single_seed0.log').read_text()
+    assert str(work_dir / 'teacher_r34' / 'epoch_1.pth') in single_log
+    assert first.stdout.count('trained in') == 5
+
+    again = run_tool(*args)  # the data is there: no --neu-det needed; nothing is retrained
+    assert 'trained in' not in again.stdout
+    assert (work_dir / 'results.md').read_text() == table
+
+
+def test_without_data_or_neu_det_it_says_what_to_pass(tmp_path):
+    result = run_tool(
+        'tools/neu_cls.py',
+        '--quick',
+        '--data-root',
+        tmp_path / 'none',
+        '--work-dir',
+        tmp_path / 'w',
+        check=False,
+    )
+    assert result.returncode != 0
+    assert 'pass --neu-det /path/to/NEU-DET' in result.stderr

@@ -332,4 +332,4 @@ def test_mmpretrain_models_build_beside_transformers_5(tmp_path, with_mgd):
         assert result.stdout.strip().endswith('ResNet')
     else:  # the failure the fix removes (on the H200: 'NoneType takes no arguments')
         assert result.returncode != 0
-        assert 'mmpretrain/models/multimodal' in result.stdout
+        assert "from 'transformers'" in result.stdout or 'NoneType' in result.stdout

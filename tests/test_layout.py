@@ -28,6 +28,7 @@ FILE_TOOLS = [
     'tools/misc/make_demo_data.py',
     'tools/dataset_converters/neu_det_to_coco.py',
     'tools/dataset_converters/voc_to_coco.py',
+    'tools/dataset_converters/neu_det_to_cls.py',
 ]
 
 

@@ -1,4 +1,4 @@
-"""The ``mgd`` scope of mmengine's registries: our hooks and datasets.
+"""The ``mgd`` scope of mmengine's registries: our hooks, datasets and data transforms.
 
 A config names them with the scope prefix (``type='mgd.AtomicCheckpointHook'``,
 ``type='mgd.NEUDETDataset'``) under any ``default_scope``; mmengine then imports this module
@@ -8,6 +8,7 @@ as mmdet's registries do. The MGD model classes live in mmrazor's ``MODELS`` (``
 
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mgd', locations=['mgd.engine.hooks'])
@@ -16,4 +17,7 @@ DATASETS = Registry(
     parent=MMENGINE_DATASETS,
     scope='mgd',
     locations=['mgd.datasets.neu_det', 'mgd.datasets.neu_cls'],
+)
+TRANSFORMS = Registry(
+    'transform', parent=MMENGINE_TRANSFORMS, scope='mgd', locations=['mgd.datasets.transforms']
 )

@@ -15,6 +15,7 @@ from mgd.utils.cfg_options import check_cfg_options
 __all__ = [
     'DISTILL_TYPES',
     'add_common_arguments',
+    'apply_contrast_enhancement',
     'apply_train_options',
     'drop_teacher_ckpts',
     'evaluated_model',
@@ -69,7 +70,49 @@ def load_config(
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+    apply_contrast_enhancement(cfg)
     return cfg
+
+
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def _pipelines(dataset) -> list[list]:
+    """The ``pipeline`` lists of a dataset config, through wrappers (``dataset``/``datasets``)."""
+    if not isinstance(dataset, dict):
+        return []
+    found = [dataset['pipeline']] if isinstance(dataset.get('pipeline'), list) else []
+    inner = [dataset.get('dataset'), *(dataset.get('datasets') or [])]
+    return found + [p for d in inner for p in _pipelines(d)]
+
+
+def apply_contrast_enhancement(cfg: Config) -> None:
+    """Inserts ``mgd.ContrastEnhance`` after ``LoadImageFromFile`` in every dataloader's
+    pipeline when the config's top-level ``contrast_enhancement`` is set.
+
+    ``contrast_enhancement``: None (off), ``'hist_eq'``, ``'clahe'``, or a dict of
+    ``ContrastEnhance`` arguments (``dict(method='clahe', clip_limit=3.0)``).
+
+    Raises:
+        ValueError: a pipeline without ``LoadImageFromFile`` (nothing to enhance after).
+    """
+    setting = cfg.get('contrast_enhancement')
+    if not setting:
+        return
+    transform = dict(setting) if isinstance(setting, dict) else dict(method=setting)
+    transform['type'] = 'mgd.ContrastEnhance'
+    for loader in LOADERS:
+        for pipeline in _pipelines((cfg.get(loader) or {}).get('dataset')):
+            if any(str(t.get('type', '')).endswith('ContrastEnhance') for t in pipeline):
+                continue
+            loads = [i for i, t in enumerate(pipeline) if 'LoadImageFrom' in str(t.get('type'))]
+            if not loads:
+                raise ValueError(
+                    f'contrast_enhancement is set, but the {loader} pipeline has no '
+                    'LoadImageFromFile to insert it after: add the transform by hand '
+                    "(dict(type='mgd.ContrastEnhance', method=...)) where the image is loaded."
+                )
+            pipeline.insert(loads[0] + 1, ConfigDict(transform))
 
 
 def is_distillation(cfg: Config) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import os.path as osp
+import re
 import uuid
 
 from mmengine.utils import scandir
@@ -29,6 +30,16 @@ def list_images(path: str) -> list[str]:
     if not images:
         raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {path!r}')
     return images
+
+
+def first_per_prefix(images: list[str], count: int) -> list[str]:
+    """The first ``count`` images of each file-name prefix (``crazing_12.jpg`` -> ``crazing``),
+    classes in the order they first appear: a few images of every NEU-DET class."""
+    by_prefix: dict[str, list[str]] = {}
+    for image in images:
+        stem = osp.splitext(osp.basename(image))[0]
+        by_prefix.setdefault(re.sub(r'_\d+$', '', stem), []).append(image)
+    return [image for group in by_prefix.values() for image in group[:count]]
 
 
 def draw_detections(

@@ -8,14 +8,12 @@ global histogram equalisation, CLAHE (mgd.ContrastEnhance, as the pipelines appl
 from __future__ import annotations
 
 import argparse
-import os.path as osp
-import re
 
 import cv2
 import mmcv
 import numpy as np
-from mmengine.utils import scandir
 
+from mgd.analysis.inference import first_per_prefix, list_images
 from mgd.datasets.transforms import enhance
 from mgd.utils.fileio import write_atomically
 
@@ -25,25 +23,9 @@ TILE = 200
 
 def pick_images(paths: list[str], per_class: int | None) -> list[str]:
     """Image files among ``paths`` (folders are listed); with ``per_class``, the first N of
-    each file-name prefix (``crazing_12.jpg`` -> ``crazing``)."""
-    files = []
-    for path in paths:
-        if osp.isdir(path):
-            suffixes = ('.jpg', '.jpeg', '.png', '.bmp')
-            found = scandir(path, suffix=suffixes, case_sensitive=False)
-            files += sorted(osp.join(path, f) for f in found)
-        else:
-            files.append(path)
-    if not files:
-        raise SystemExit(f'no images in {paths}')
-    if per_class:
-        by_class: dict[str, list[str]] = {}
-        for f in files:
-            by_class.setdefault(re.sub(r'_\d+$', '', osp.splitext(osp.basename(f))[0]), []).append(
-                f
-            )
-        files = [f for group in by_class.values() for f in group[:per_class]]
-    return files
+    each file-name prefix."""
+    files = [image for path in paths for image in list_images(path)]
+    return first_per_prefix(files, per_class) if per_class else files
 
 
 def grid(files: list[str], clip_limit: float, tile_grid_size: tuple[int, int]) -> np.ndarray:

@@ -1,0 +1,137 @@
+"""Where a model looks: Grad-CAM for classifiers, EigenCAM for detectors, side by side.
+
+The heat maps come from pytorch-grad-cam (``grad-cam`` on PyPI, the library mmpretrain's own
+``vis_cam.py`` uses); this module only picks the layers, runs each model on the image through
+its config's test pipeline and draws one PNG: one row per image, one column per model.
+
+* Classifiers: Grad-CAM on the last backbone stage, for one class per image: the class the
+  first model (the teacher) predicts, so that every column shows where its model looks for
+  the same class.
+* Detectors: EigenCAM (activations only, no class or gradient: the first principal component
+  of the features) on the first ``levels`` FPN outputs (P3 at stride 8 upwards), whose maps
+  the library averages at the input size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import mmcv
+import numpy as np
+import torch
+from torch import nn
+
+from mgd.analysis.models import build_model, load_image
+
+TILE = 200
+
+
+class TensorForward(nn.Module):
+    """``model(x, mode='tensor')`` as one tensor: logits, or a detector's first class-score
+    map (EigenCAM uses only the activations; the output merely has to exist)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        out = self.model(inputs, mode='tensor')
+        while isinstance(out, list | tuple):
+            out = out[0]
+        return out
+
+
+def is_detector(model: nn.Module) -> bool:
+    return hasattr(model, 'bbox_head')
+
+
+def target_layers(model: nn.Module, levels: int = 3) -> list[nn.Module]:
+    """The layers the maps are taken from: the first ``levels`` FPN output convs of a
+    detector, the last backbone stage of a classifier."""
+    if is_detector(model):
+        convs = getattr(model.neck, 'fpn_convs', None)
+        if convs is None:
+            raise ValueError(f'{type(model.neck).__name__} has no fpn_convs to take maps from')
+        return list(convs)[:levels]
+    backbone = model.backbone
+    names = getattr(backbone, 'res_layers', None) or getattr(backbone, 'layers', None)
+    if names and isinstance(names[-1], str):
+        return [getattr(backbone, names[-1])]
+    stages = [m for m in backbone.children() if any(p.requires_grad for p in m.parameters())]
+    return [stages[-1]]
+
+
+def heat_map(
+    model: nn.Module, inputs: torch.Tensor, target_class: int | None = None, levels: int = 3
+) -> tuple[np.ndarray, int | None, float | None]:
+    """One image's map (H×W in [0, 1], the input's size) and, for a classifier, the class
+    it was taken for and the model's probability of that class."""
+    from pytorch_grad_cam import EigenCAM, GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    wrapped = TensorForward(model)
+    layers = target_layers(model, levels)
+    if is_detector(model):
+        with EigenCAM(wrapped, layers) as cam:
+            return cam(inputs, targets=[None])[0], None, None
+    with torch.no_grad():
+        probs = wrapped(inputs).softmax(-1)[0]
+    target = int(probs.argmax()) if target_class is None else target_class
+    with GradCAM(wrapped, layers) as cam:
+        grayscale = cam(inputs, targets=[ClassifierOutputTarget(target)])[0]
+    return grayscale, target, float(probs[target])
+
+
+def overlay(image: str, grayscale: np.ndarray) -> np.ndarray:
+    """The map over the image (both at TILE×TILE), BGR uint8."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    rgb = mmcv.imresize(mmcv.bgr2rgb(mmcv.imread(image)), (TILE, TILE)).astype(np.float32) / 255
+    cam = cv2.resize(grayscale, (TILE, TILE))
+    return mmcv.rgb2bgr(show_cam_on_image(rgb, cam, use_rgb=True))
+
+
+def cam_figure(
+    images: Sequence[str],
+    models: Sequence[tuple[str, str, str | None]],
+    out: str,
+    levels: int = 3,
+) -> dict[str, list]:
+    """Writes the PNG; returns, per model name, the class (and probability) of each image's
+    map for classifiers (``[]`` for detectors).
+
+    Args:
+        images: image files, one row each.
+        models: ``(name, config, checkpoint)``, one column each (a distillation config with
+            its checkpoint means its student).
+        out: the PNG to write.
+        levels: FPN levels of a detector's map.
+    """
+    from mgd.utils.fileio import write_atomically
+
+    built = [(name, build_model(cfg, ckpt)) for name, cfg, ckpt in models]
+    header = np.full((30, TILE * (len(built) + 1), 3), 255, np.uint8)
+    for i, title in enumerate(['image', *(name for name, _ in built)]):
+        cv2.putText(header, title, (i * TILE + 6, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1)
+    rows, classes = [header], {name: [] for name, _ in built}
+    for image in images:
+        cells = [mmcv.imresize(mmcv.imread(image), (TILE, TILE))]
+        target = None
+        for name, model in built:
+            inputs, _ = load_image(model, image)
+            grayscale, target_used, prob = heat_map(model, inputs, target, levels)
+            target = target if target is not None else target_used
+            cell = overlay(image, grayscale)
+            if target_used is not None:
+                label = model.dataset_meta.get('classes', [str(target_used)] * (target_used + 1))
+                text = f'{label[target_used]} p={prob:.2f}'
+                cv2.putText(
+                    cell, text, (4, TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1
+                )
+                classes[name].append((label[target_used], prob))
+            cells.append(cell)
+        rows.append(np.concatenate(cells, axis=1))
+    _, png = cv2.imencode('.png', np.concatenate(rows, axis=0))
+    write_atomically({out: png.tobytes()})
+    return classes

@@ -1,0 +1,88 @@
+"""tools/analysis/cam.py: Grad-CAM of classifiers, EigenCAM of detectors, one PNG."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'test_datasets'))
+from tool_run import run_tool  # noqa: E402
+
+from mgd.analysis.cam import heat_map, target_layers  # noqa: E402
+from mgd.analysis.models import build_model  # noqa: E402
+
+CLS = 'configs/neu_cls/resnet18-w8_neu_cls.py'
+CLS_MGD = 'configs/neu_cls/mgd-mtkd_resnet18-w32-resnet34-w32_resnet18-w8_neu_cls.py'
+DET = 'configs/demo/retinanet_r18-w16_demo.py'
+
+
+def images(folder: Path, names=('crazing_1', 'crazing_2', 'scratches_1')) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in names:
+        img = rng.integers(80, 160, (120, 120, 3), dtype=np.uint8)
+        img[40:70, 50:60] = 20  # a dark defect
+        cv2.imwrite(str(folder / f'{name}.jpg'), img)
+    return folder
+
+
+def test_layers_are_the_last_stage_and_the_first_fpn_levels():
+    classifier = build_model(CLS)
+    assert target_layers(classifier) == [classifier.backbone.layer4]
+    detector = build_model(DET)
+    assert target_layers(detector, levels=2) == list(detector.neck.fpn_convs[:2])
+
+
+def test_grad_cam_is_a_map_for_the_asked_class():
+    torch.manual_seed(0)
+    model = build_model(CLS)
+    inputs = torch.randn(1, 3, 64, 64)
+    grayscale, target, prob = heat_map(model, inputs, target_class=4)
+    assert grayscale.shape == (64, 64) and 0 <= grayscale.min() <= grayscale.max() <= 1
+    assert target == 4
+    assert prob == pytest.approx(model(inputs, mode='tensor').softmax(-1)[0, 4].item(), rel=1e-5)
+    own, predicted, _ = heat_map(model, inputs)
+    assert predicted == int(model(inputs, mode='tensor').argmax())
+
+
+def test_tool_draws_every_model_on_every_image(tmp_path):
+    folder = images(tmp_path / 'images')
+    out = tmp_path / 'cam.png'
+    result = run_tool(
+        'tools/analysis/cam.py', folder, '--per-class', '1', '--models', CLS, CLS_MGD,
+        '--names', 'baseline', 'mgd', '--out', out,
+    )  # fmt: skip
+    assert '2 images x 2 models' in result.stdout
+    # both columns are maps for the class the first model predicts (printed per model)
+    printed = {
+        line.split(' ', 1)[0]: line.split(' ', 1)[1]
+        for line in result.stdout.splitlines()
+        if line.startswith(('baseline ', 'mgd '))
+    }
+    classes = {name: [c.split()[0] for c in text.split(', ')] for name, text in printed.items()}
+    assert len(classes['baseline']) == 2 and classes['baseline'] == classes['mgd']
+    picture = cv2.imread(str(out))
+    assert picture.shape == (30 + 2 * 200, 3 * 200, 3)
+
+
+def test_tool_draws_detector_eigencam(tmp_path):
+    folder = images(tmp_path / 'images', ('patches_1',))
+    out = tmp_path / 'det.png'
+    run_tool('tools/analysis/cam.py', folder, '--models', DET, '--out', out, '--levels', '2')
+    picture = cv2.imread(str(out))
+    assert picture.shape == (230, 400, 3)
+    assert picture[30:, 200:].std() > 0
+
+
+def test_names_must_match_models(tmp_path):
+    folder = images(tmp_path / 'images', ('patches_1',))
+    result = run_tool(
+        'tools/analysis/cam.py', folder, '--models', CLS, '--names', 'a', 'b', '--out',
+        tmp_path / 'x.png', check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and '1 models but 2 --names' in result.stderr

@@ -1,0 +1,97 @@
+"""Prune a trained model's channels to a FLOPs target with mmrazor, for fine-tuning or MGD.
+
+    python tools/prune.py CONFIG CHECKPOINT --flops-ratio 0.6 [--importance l1|bn] \\
+        [--mgd-config MGD_CONFIG] [--work-dir DIR]
+
+Writes into DIR (default work_dirs/pruned_<config name>):
+  fix_subnet.json       the channels each unit keeps (mmrazor's ChannelMutator units)
+  pruned.pth            the pruned model's weights (the kept channels, sliced)
+  pruned_<config>.py    CONFIG with the pruned model: fine-tune it (tools/train.py), test it
+                        (tools/test.py ... DIR/pruned.pth for the pruned model before any training)
+  mgd_<config>.py       with --mgd-config: that MGD config with the pruned model as its student
+                        (inherit=(): the pruned neck and head no longer match the teacher's)
+The FPN outputs (the features MGD distils, and the head's input) keep all their channels.
+See mgd/models/pruning.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
+from mgd.models.pruning import IMPORTANCE, prune_to_flops, pruned_config
+from mgd.utils.checkpoint import read_state_dict
+from mgd.utils.config import drop_pretrained, evaluated_model
+from mgd.utils.fileio import write_atomically
+
+
+def flops_and_params(model, input_shape) -> tuple[float, float]:
+    """mmengine's counts (G FLOPs, M parameters) of the model's tensor forward."""
+    info = get_model_complexity_info(model, input_shape, show_table=False, show_arch=False)
+    return info['flops'] / 1e9, info['params'] / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('config', help='the config the checkpoint was trained with')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--flops-ratio', type=float, required=True, help='FLOPs to keep, (0, 1)')
+    parser.add_argument('--importance', choices=list(IMPORTANCE), default='l1')
+    parser.add_argument('--input-size', type=int, nargs=2, default=(256, 256), metavar=('H', 'W'))
+    parser.add_argument('--mgd-config', help='also write this MGD config with the pruned student')
+    parser.add_argument('--work-dir')
+    args = parser.parse_args()
+
+    name = osp.splitext(osp.basename(args.config))[0]
+    work_dir = osp.abspath(args.work_dir or osp.join('work_dirs', f'pruned_{name}'))
+    os.makedirs(work_dir, exist_ok=True)
+    cfg = Config.fromfile(args.config)
+    _, model_cfg = evaluated_model(cfg)
+    model_cfg = model_cfg.to_dict()
+    drop_pretrained(model_cfg)  # the checkpoint sets every weight
+    scope = cfg.get('default_scope')
+    with DefaultScope.overwrite_default_scope(scope):
+        model = _build(model_cfg)
+    shape = (3, *args.input_size)
+    before = flops_and_params(model, shape)
+    structure, model, _ = prune_to_flops(
+        model, read_state_dict(args.checkpoint), args.flops_ratio, args.importance, shape
+    )
+    after = flops_and_params(model, shape)
+    subnet, pruned = osp.join(work_dir, 'fix_subnet.json'), osp.join(work_dir, 'pruned.pth')
+    write_atomically({subnet: json.dumps(structure, indent=1)})
+    torch.save(
+        {'state_dict': model.state_dict(), 'meta': dict(pruned_from=args.checkpoint)}, pruned
+    )
+    args_config = (subnet, pruned, shape, scope)
+    files = {osp.join(work_dir, f'pruned_{name}.py'): pruned_config(args.config, *args_config)}
+    if args.mgd_config:
+        mgd_name = osp.splitext(osp.basename(args.mgd_config))[0]
+        files[osp.join(work_dir, f'{mgd_name}.py')] = pruned_config(args.mgd_config, *args_config)
+    write_atomically(files)
+    print(
+        f'FLOPs {before[0]:.3f} G -> {after[0]:.3f} G ({after[0] / before[0]:.1%}), '
+        f'params {before[1]:.3f} M -> {after[1]:.3f} M ({args.importance} importance)'
+    )
+    for path in [subnet, pruned, *files]:
+        print('wrote', osp.relpath(path))
+
+
+def _build(model_cfg: dict):
+    from mmrazor.registry import MODELS
+
+    return MODELS.build(model_cfg)
+
+
+if __name__ == '__main__':
+    main()

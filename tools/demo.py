@@ -22,7 +22,6 @@ WORK_DIR/results.{md,json} and WORK_DIR/analysis/.
 import argparse
 import os
 import os.path as osp
-import platform
 import sys
 import time
 
@@ -216,7 +215,7 @@ def report(args, setup, runs, metrics, work_dir, data_root, seconds) -> None:
         class_columns,
         markdown_table,
         summarize,
-        write_json,
+        write_results,
     )
     from mgd.datasets.metainfo import NEU_DET_CLASSES
 
@@ -242,16 +241,8 @@ def report(args, setup, runs, metrics, work_dir, data_root, seconds) -> None:
         text.append(markdown_table(summary, list(NEU_DET_CLASSES)))
         text.append('\n')
     table = ''.join(text)
-    with open(osp.join(work_dir, 'results.md'), 'w') as f:
-        f.write(table)
-    info = dict(
-        command=' '.join(sys.argv),
-        machine=f'{platform.machine()}, {os.cpu_count()} cores',
-        minutes=round(seconds / 60, 1),
-        data_root=data_root,
-    )
-    write_json(osp.join(work_dir, 'results.json'), metrics, summaries, info)
-    print('\n' + table + f'written to {osp.relpath(osp.join(work_dir, "results.md"), ROOT)}')
+    path = write_results(work_dir, table, metrics, summaries, seconds, data_root=data_root)
+    print('\n' + table + f'written to {osp.relpath(path, ROOT)}')
 
     print('>> attention maps, training curves and complexity', flush=True)
     # the teacher, seed 0 of each student, the ablations

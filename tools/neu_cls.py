@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import platform
 import sys
 import time
 
@@ -132,7 +131,7 @@ def main() -> None:
 def report(args, runs, metrics, splits, work_dir, data_root, seconds) -> None:
     """Prints and writes the tables."""
     from mgd.analysis.complexity import measure
-    from mgd.analysis.experiment import markdown_table, summarize, write_json
+    from mgd.analysis.experiment import markdown_table, summarize, write_results
     from mgd.datasets.metainfo import NEU_DET_CLASSES
 
     rows = list(dict.fromkeys(r['row'] for r in runs))
@@ -165,17 +164,16 @@ def report(args, runs, metrics, splits, work_dir, data_root, seconds) -> None:
         text.append(markdown_table(summary, per_class))
         text.append('\n')
     table = ''.join(text)
-    with open(osp.join(work_dir, 'results.md'), 'w') as f:
-        f.write(table)
-    info = dict(
-        command=' '.join(sys.argv),
-        machine=f'{platform.machine()}, {os.cpu_count()} cores',
-        minutes=round(seconds / 60, 1),
+    path = write_results(
+        work_dir,
+        table,
+        metrics,
+        summaries,
+        seconds,
         data_root=data_root,
         input=f'{SHAPE[1]}x{SHAPE[2]}, FLOPs = multiply-adds (mmengine), CPU ms = batch 1 median',
     )
-    write_json(osp.join(work_dir, 'results.json'), metrics, summaries, info)
-    print('\n' + table + f'written to {osp.relpath(osp.join(work_dir, "results.md"), ROOT)}')
+    print('\n' + table + f'written to {osp.relpath(path, ROOT)}')
 
 
 if __name__ == '__main__':

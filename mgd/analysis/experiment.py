@@ -81,6 +81,33 @@ def markdown_table(
     return '\n'.join(lines) + '\n'
 
 
+def write_results(
+    work_dir: str, table: str, runs: Mapping, summary: Mapping, seconds: float, **info
+) -> str:
+    """Writes ``work_dir/results.md`` (the tables) and ``results.json`` (every run's metrics,
+    the summary, and how it was run: the command, the machine, the minutes, ``info``).
+
+    Returns:
+        The path of ``results.md``.
+    """
+    import os
+    import os.path as osp
+    import platform
+    import sys
+
+    info = dict(
+        command=' '.join(sys.argv),
+        machine=f'{platform.machine()}, {os.cpu_count()} cores',
+        minutes=round(seconds / 60, 1),
+        **info,
+    )
+    path = osp.join(work_dir, 'results.md')
+    with open(path, 'w') as f:
+        f.write(table)
+    write_json(osp.join(work_dir, 'results.json'), runs, summary, info)
+    return path
+
+
 def write_json(path: str, runs: Mapping, summary: Mapping, info: Mapping) -> None:
     """Every run's metrics, the summary and how it was run (command, machine, times)."""
     with open(path, 'w') as f:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from tool_run import run_tool
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'test_datasets'))
-from tool_run import run_tool  # noqa: E402
-
-from mgd.analysis.cam import heat_map, target_layers  # noqa: E402
-from mgd.analysis.models import build_model  # noqa: E402
+from mgd.analysis.cam import heat_map, target_layers
+from mgd.analysis.models import build_model
 
 CLS = 'configs/neu_cls/resnet18-w8_neu_cls.py'
 CLS_MGD = 'configs/neu_cls/mgd-mtkd_resnet18-w32-resnet34-w32_resnet18-w8_neu_cls.py'

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
+from tool_run import run_tool
 from utils import (
     CONFIGS,
     build_model,
@@ -24,9 +23,6 @@ from utils import (
 )
 
 from mgd.models.pruning import prune_to_flops, pruned_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'test_datasets'))
-from tool_run import run_tool  # noqa: E402
 
 STUDENT = CONFIGS / 'demo/retinanet_r18-w16_demo.py'
 MGD = CONFIGS / 'demo/mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py'

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tool_run import run_tool
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'test_datasets'))
-from tool_run import run_tool  # noqa: E402
-
-from mgd.datasets.metainfo import NEU_DET_CLASSES  # noqa: E402
+from mgd.datasets.metainfo import NEU_DET_CLASSES
 
 
 def tiny_neu_det(root: Path) -> Path:

@@ -169,11 +169,13 @@ def test_resumed_toy_run_equals_the_uninterrupted_one(tmp_path):
     )
 
 
-# Every config that trains (neu_det_detection.py holds only the data of the NEU-DET configs).
+# Every config that trains (neu_det_detection.py and neu_cls_classification.py hold only the
+# data of the NEU-DET and NEU-CLS configs).
+DATA_ONLY = ('neu_det_detection.py', 'neu_cls_classification.py')
 TRAINING_CONFIGS = [
     p
     for p in sorted((REPO / 'configs').glob('*/*.py'))
-    if p.name != 'neu_det_detection.py' and p.parent.name != '_base_'
+    if p.name not in DATA_ONLY and p.parent.name != '_base_'
 ]
 
 

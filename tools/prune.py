@@ -17,26 +17,19 @@ See mgd/models/pruning.py.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import os.path as osp
 
 import torch
-from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
+from mgd.analysis.complexity import count_flops, count_params
+from mgd.analysis.models import build_model
 from mgd.models.pruning import IMPORTANCE, prune_to_flops, pruned_config
 from mgd.utils.checkpoint import read_state_dict
-from mgd.utils.config import drop_pretrained, evaluated_model
 from mgd.utils.fileio import write_atomically
-
-
-def flops_and_params(model, input_shape) -> tuple[float, float]:
-    """mmengine's counts (G FLOPs, M parameters) of the model's tensor forward."""
-    info = get_model_complexity_info(model, input_shape, show_table=False, show_arch=False)
-    return info['flops'] / 1e9, info['params'] / 1e6
 
 
 def main() -> None:
@@ -55,42 +48,36 @@ def main() -> None:
     name = osp.splitext(osp.basename(args.config))[0]
     work_dir = osp.abspath(args.work_dir or osp.join('work_dirs', f'pruned_{name}'))
     os.makedirs(work_dir, exist_ok=True)
-    cfg = Config.fromfile(args.config)
-    _, model_cfg = evaluated_model(cfg)
-    model_cfg = model_cfg.to_dict()
-    drop_pretrained(model_cfg)  # the checkpoint sets every weight
-    scope = cfg.get('default_scope')
-    with DefaultScope.overwrite_default_scope(scope):
-        model = _build(model_cfg)
+    # the model the config evaluates, uninitialised: the checkpoint sets every weight, and only
+    # after prune_to_flops has swapped the layers
+    model = build_model(args.config, init_weights=False)
+    scope = model.cfg.get('default_scope')
     shape = (3, *args.input_size)
-    before = flops_and_params(model, shape)
+    before = count_flops(model, shape) / 1e9, count_params(model) / 1e6
     structure, model, _ = prune_to_flops(
         model, read_state_dict(args.checkpoint), args.flops_ratio, args.importance, shape
     )
-    after = flops_and_params(model, shape)
+    after = count_flops(model, shape) / 1e9, count_params(model) / 1e6
     subnet, pruned = osp.join(work_dir, 'fix_subnet.json'), osp.join(work_dir, 'pruned.pth')
-    write_atomically({subnet: json.dumps(structure, indent=1)})
+    weights = io.BytesIO()
     torch.save(
-        {'state_dict': model.state_dict(), 'meta': dict(pruned_from=args.checkpoint)}, pruned
+        {'state_dict': model.state_dict(), 'meta': dict(pruned_from=args.checkpoint)}, weights
     )
-    args_config = (subnet, pruned, shape, scope)
-    files = {osp.join(work_dir, f'pruned_{name}.py'): pruned_config(args.config, *args_config)}
+    files = {subnet: json.dumps(structure, indent=1), pruned: weights.getvalue()}
+    files[osp.join(work_dir, f'pruned_{name}.py')] = pruned_config(
+        args.config, subnet, pruned, shape, scope
+    )
     if args.mgd_config:
-        mgd_name = osp.splitext(osp.basename(args.mgd_config))[0]
-        files[osp.join(work_dir, f'{mgd_name}.py')] = pruned_config(args.mgd_config, *args_config)
-    write_atomically(files)
+        files[osp.join(work_dir, osp.basename(args.mgd_config))] = pruned_config(
+            args.mgd_config, subnet, pruned, shape, scope
+        )
+    write_atomically(files)  # the structure, the weights and the configs that name them, together
     print(
         f'FLOPs {before[0]:.3f} G -> {after[0]:.3f} G ({after[0] / before[0]:.1%}), '
         f'params {before[1]:.3f} M -> {after[1]:.3f} M ({args.importance} importance)'
     )
-    for path in [subnet, pruned, *files]:
+    for path in files:
         print('wrote', osp.relpath(path))
-
-
-def _build(model_cfg: dict):
-    from mmrazor.registry import MODELS
-
-    return MODELS.build(model_cfg)
 
 
 if __name__ == '__main__':

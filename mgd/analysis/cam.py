@@ -22,21 +22,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from mgd.analysis.complexity import TensorForward
 from mgd.analysis.models import build_model, load_image
 
 TILE = 200
 
 
-class TensorForward(nn.Module):
+class FirstTensor(TensorForward):
     """``model(x, mode='tensor')`` as one tensor: logits, or a detector's first class-score
     map (EigenCAM uses only the activations; the output merely has to exist)."""
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        out = self.model(inputs, mode='tensor')
+        out = super().forward(inputs)
         while isinstance(out, list | tuple):
             out = out[0]
         return out
@@ -70,7 +67,7 @@ def heat_map(
     from pytorch_grad_cam import EigenCAM, GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    wrapped = TensorForward(model)
+    wrapped = FirstTensor(model)
     layers = target_layers(model, levels)
     if is_detector(model):
         with EigenCAM(wrapped, layers) as cam:

@@ -8,6 +8,7 @@ import os
 import os.path as osp
 import re
 import uuid
+from collections.abc import Sequence
 
 from mmengine.utils import scandir
 
@@ -40,6 +41,13 @@ def first_per_prefix(images: list[str], count: int) -> list[str]:
         stem = osp.splitext(osp.basename(image))[0]
         by_prefix.setdefault(re.sub(r'_\d+$', '', stem), []).append(image)
     return [image for group in by_prefix.values() for image in group[:count]]
+
+
+def pick_images(paths: Sequence[str], per_class: int | None = None) -> list[str]:
+    """The images of ``paths`` (files, or folders listed by :func:`list_images`); with
+    ``per_class``, only the first N of each file-name prefix (:func:`first_per_prefix`)."""
+    images = [image for path in paths for image in list_images(path)]
+    return first_per_prefix(images, per_class) if per_class else images
 
 
 def draw_detections(

@@ -16,7 +16,7 @@ import argparse
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.cam import cam_figure
-from mgd.analysis.inference import first_per_prefix, list_images
+from mgd.analysis.inference import pick_images
 
 
 def main():
@@ -30,9 +30,7 @@ def main():
     parser.add_argument('--levels', type=int, default=3, help="detectors' FPN levels (P3 up)")
     parser.add_argument('--out', required=True, help='PNG to write')
     args = parser.parse_args()
-    images = [image for path in args.images for image in list_images(path)]
-    if args.per_class:
-        images = first_per_prefix(images, args.per_class)
+    images = pick_images(args.images, args.per_class)
     names = args.names or [m.partition(':')[0].rsplit('/', 1)[-1][:-3] for m in args.models]
     if len(names) != len(args.models):
         raise SystemExit(f'{len(args.models)} models but {len(names)} --names')

@@ -13,19 +13,12 @@ import cv2
 import mmcv
 import numpy as np
 
-from mgd.analysis.inference import first_per_prefix, list_images
+from mgd.analysis.inference import pick_images
 from mgd.datasets.transforms import enhance
 from mgd.utils.fileio import write_atomically
 
 COLUMNS = ('original', 'hist_eq', 'clahe')
 TILE = 200
-
-
-def pick_images(paths: list[str], per_class: int | None) -> list[str]:
-    """Image files among ``paths`` (folders are listed); with ``per_class``, the first N of
-    each file-name prefix."""
-    files = [image for path in paths for image in list_images(path)]
-    return first_per_prefix(files, per_class) if per_class else files
 
 
 def grid(files: list[str], clip_limit: float, tile_grid_size: tuple[int, int]) -> np.ndarray:

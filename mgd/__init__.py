@@ -2,7 +2,7 @@
 
 Importing ``mgd`` does nothing else: configs register what they use through
 ``custom_imports = dict(imports=['mgd.models'])`` (which also applies the stack fixes of
-``mgd.utils.compat``), and ``mgd.``-scoped types (hooks, datasets) through ``mgd.registry``.
+``mgd.compat.stack``), and ``mgd.``-scoped types (hooks, datasets) through ``mgd.registry``.
 """
 
 __version__ = '0.1.0'

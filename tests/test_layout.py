@@ -16,10 +16,12 @@ PACKAGE = REPO / 'mgd'
 ALLOWED = {
     'mgd.utils': set(),
     'mgd.registry': set(),
-    'mgd.models': {'mgd.utils'},
+    'mgd.compat': {'mgd.utils'},
+    'mgd.models': {'mgd.utils', 'mgd.compat'},
     'mgd.engine': {'mgd.utils', 'mgd.registry'},
     'mgd.datasets': {'mgd.utils', 'mgd.registry'},
     'mgd.analysis': {'mgd.utils', 'mgd.models'},
+    'mgd.experiments': set(),
 }
 MAX_LINES = 400
 FILE_TOOLS = [
@@ -43,7 +45,11 @@ def mgd_imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             imported |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            imported.add(node.module)
+            # ``from mgd.compat import cuda_ops`` imports the module mgd.compat.cuda_ops
+            for alias in node.names:
+                sub = f'{node.module}.{alias.name}'
+                is_module = (REPO / Path(*sub.split('.'))).with_suffix('.py').is_file()
+                imported.add(sub if is_module else node.module)
     return {name for name in imported if name == 'mgd' or name.startswith('mgd.')}
 
 
@@ -57,6 +63,45 @@ def test_no_import_runs_back_up(path):
     assert own in ALLOWED, f'{module} is in no known room: add it to ALLOWED'
     wrong = {m for m in mgd_imports(path) if room(m) != own and room(m) not in ALLOWED[own]}
     assert not wrong, f'{module} imports {wrong}; {own} may import only {ALLOWED[own]}'
+
+
+@pytest.mark.parametrize('path', MODULES, ids=lambda p: str(p.relative_to(REPO)))
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def find_circles(graph: dict[str, set[str]]) -> list[str]:
+    """Each edge ``a -> b`` from which ``a`` is reached again."""
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph.get(node, ()))
+        return False
+
+    return sorted(f'{a} -> {b} -> ... -> {a}' for a in graph for b in graph[a] if reaches(b, a))
+
+
+def test_find_circles_sees_direct_and_indirect_circles():
+    graph = {'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a', 'e'}, 'e': set()}
+    assert find_circles(graph) == ['a -> b -> ... -> a', 'b -> c -> ... -> b', 'c -> a -> ... -> c']
+    assert find_circles({'a': {'b'}, 'b': set()}) == []
+
+
+def test_no_two_modules_import_each_other():
+    """No import circle, direct or through others (imports inside functions count too)."""
+    names = {module_name(p): p for p in PACKAGE.rglob('*.py')}
+    graph = {
+        name: {m for m in mgd_imports(path) if m in names and m != name}
+        for name, path in names.items()
+    }
+    assert not find_circles(graph)
 
 
 @pytest.mark.parametrize('path', MODULES, ids=lambda p: str(p.relative_to(REPO)))

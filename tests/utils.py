@@ -10,55 +10,60 @@ from pathlib import Path
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmrazor.registry import MODELS
 from torch import nn
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
+from mgd.analysis import offline
+from mgd.analysis.offline import task_of
 from mgd.models import MGDDistill
-from mgd.utils import batches
-from mgd.utils.batches import task_of
-from mgd.utils.config import drop_teacher_ckpts
+from mgd.utils.distill_config import evaluated_model, is_distillation
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
+DEMO_MGD = CONFIGS / 'demo' / 'mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py'
+DEMO_STUDENT = CONFIGS / 'demo' / 'retinanet_r18-w16_demo.py'
+DEMO_TEACHER = CONFIGS / 'demo' / 'retinanet_r18-w32_demo.py'
 
 
-def is_distillation(cfg: Config) -> bool:
-    """Whether ``cfg.model`` is an ``MGDDistill`` (else a plain student config)."""
-    return cfg.model.type in ('MGDDistill', 'mmrazor.MGDDistill')
+def data_options(root: str | Path) -> dict[str, str]:
+    """``--cfg-options`` that point the demo configs at the data in ``root``."""
+    root = f'{root}/'
+    ann_val = f'{root}annotations/instances_val.json'
+    return {
+        'train_dataloader.dataset.data_root': root,
+        'val_dataloader.dataset.data_root': root,
+        'test_dataloader.dataset.data_root': root,
+        'val_evaluator.ann_file': ann_val,
+        'test_evaluator.ann_file': ann_val,
+    }
+
+
+def detection_batch(model: nn.Module, num_classes: int = 6) -> dict:
+    """One 96x96 image with 3 boxes, through the model's data preprocessor (training mode)."""
+    from mmdet.testing import demo_mm_inputs
+
+    batch = demo_mm_inputs(
+        1, [[3, 96, 96]], num_items=[3], num_classes=num_classes, with_mask=False
+    )
+    return model.data_preprocessor(batch, True)
 
 
 def offline_config(path: str | Path, **model_overrides) -> Config:
-    """Loads a config so that building it downloads nothing.
-
-    ``teacher_ckpt`` becomes None and the student's backbone ``init_cfg`` (an ImageNet
-    checkpoint) is dropped; ``model_overrides`` are then set on ``cfg.model``. The top-level
-    ``data_preprocessor`` is merged into the model the way mmengine's Runner does it.
-    """
-    cfg = Config.fromfile(str(path))
-    model = student = cfg.model
-    if is_distillation(cfg):
-        drop_teacher_ckpts(model)
-        student = model.architecture
-    if 'backbone' in student:
-        student.backbone.init_cfg = None
-    student.pop('pretrained', None)  # mmseg's ImageNet backbone checkpoint
-    if cfg.get('default_scope') == 'mmseg':  # pad tiny images to 64x64, not to the 512 crop
-        for preprocessor in (model.get('data_preprocessor'), student.get('data_preprocessor')):
+    """Loads a config so that building it downloads nothing (``mgd.analysis.offline``), with
+    mmseg's images padded to 64x64 instead of the 512 crop (the tests' inputs are tiny)."""
+    cfg = offline.offline_config(path, **model_overrides)
+    student = evaluated_model(cfg)[1]
+    if cfg.get('default_scope') == 'mmseg':
+        for preprocessor in (cfg.model.get('data_preprocessor'), student.get('data_preprocessor')):
             if preprocessor:
                 preprocessor.size = (64, 64)
-    model.update(model_overrides)
-    if cfg.get('data_preprocessor') is not None:
-        model.setdefault('data_preprocessor', cfg.data_preprocessor)
     return cfg
 
 
 def build_model(cfg: Config, train: bool = True) -> nn.Module:
     """Builds ``cfg.model`` through mmrazor's ``MODELS`` under the config's default scope,
     then ``init_weights()`` and ``train()``."""
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        model = MODELS.build(cfg.model)
+    model = offline.build_offline(cfg)
     model.init_weights()
     model.train(train)
     return model
@@ -66,7 +71,7 @@ def build_model(cfg: Config, train: bool = True) -> nn.Module:
 
 def num_classes_of(cfg: Config) -> int:
     """The first ``num_classes`` in the student's config (its head's)."""
-    num_classes = batches.num_classes_of(
+    num_classes = offline.num_classes_of(
         cfg.model.architecture if is_distillation(cfg) else cfg.model
     )
     if num_classes is None:
@@ -81,9 +86,9 @@ def tiny_batch(cfg: Config) -> dict:
     Segmentation: 2 images 64x64 (pyramid pooling's 1x1 bin needs batch statistics over 2).
     """
     task = task_of(cfg)
-    images = 1 if task == 'detection' else 2
-    return batches.synthetic_batch(
-        task, images, batches.TINY_SIZE[task], num_classes_of(cfg), boxes_per_image=3
+    images = 1 if task in ('detection', 'yolo') else 2
+    return offline.synthetic_batch(
+        task, images, offline.TINY_SIZE[task], num_classes_of(cfg), boxes_per_image=3
     )
 
 

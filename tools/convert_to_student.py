@@ -11,8 +11,9 @@ import os.path as osp
 
 import torch
 
-from mgd.utils import compat
-from mgd.utils.checkpoint import distill_to_student, load_from_local
+from mgd import compat
+from mgd.utils.checkpoint import load_from_local
+from mgd.utils.distill_config import distill_to_student
 from mgd.utils.fileio import write_atomically
 
 compat.allow_mmengine_checkpoints()  # lets the weights-only loader read mmengine's checkpoints

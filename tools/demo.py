@@ -16,6 +16,10 @@ run is tools/train.py (the synthetic demo's MGD rows: tools/dist_train.sh with 2
 and tools/test.py; a finished run is not trained (nor tested) again and a killed one resumes
 from its last checkpoint, so a killed experiment continues where it stopped. Writes
 WORK_DIR/results.{md,json} and WORK_DIR/analysis/.
+``--family yolov5`` runs the same experiment with mmyolo's YOLOv5 (configs/neu_det/yolov5_*
+and *_yolov5_s_yolov5_n_*: a YOLOv5-s teacher, YOLOv5-n students) on either data set, with
+the rows baseline, MGD (3 neck outputs, no inheriting: the student's neck and head are
+narrower), YOLOv5's output distillation (``kd``) and MGD + output distillation (``mgd_kd``).
 ``--quick`` is the few-iteration version the tests run. ``--device cuda`` runs on the GPU.
 """
 
@@ -29,7 +33,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import find_latest_checkpoint
 
-from mgd.analysis.runs import run_logged, test_run, train_run
+from mgd.experiments.runs import run_logged, test_run, train_run
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
@@ -39,7 +43,6 @@ SETUPS = {
         student='configs/demo/retinanet_r18-w16_demo.py',
         mgd='configs/demo/mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py',
         ablations=('inherit_only',),
-        splits=('val',),
         mgd_processes=2,
     ),
     'neu_det': dict(
@@ -54,7 +57,17 @@ SETUPS = {
                 'configs/neu_det/mgd-kd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py',
             ),
         ),
-        splits=('val', 'test'),
+        mgd_processes=1,
+    ),
+    'yolov5': dict(
+        teacher='configs/neu_det/yolov5_s_scratch_neu_det.py',
+        student='configs/neu_det/yolov5_n_scratch_neu_det.py',
+        mgd='configs/neu_det/mgd_yolov5_s_yolov5_n_scratch_neu_det.py',
+        ablations=(),  # nothing to inherit: the student's neck and head are narrower
+        more=(
+            ('kd', 'configs/neu_det/kd-yolov5_yolov5_s_yolov5_n_scratch_neu_det.py'),
+            ('mgd_kd', 'configs/neu_det/mgd-kd-yolov5_yolov5_s_yolov5_n_scratch_neu_det.py'),
+        ),
         mgd_processes=1,
     ),
 }
@@ -62,7 +75,13 @@ ALPHA_ZERO = [f'model.distiller.distill_losses.loss_mgd_neck{i}.alpha_mgd=0' for
 ABLATIONS = {'inherit_only': ALPHA_ZERO, 'mgd_without_inherit': ['model.inherit=[]']}
 # Relative cost of one epoch (the student's = 1), for the time estimate.
 COST = dict(
-    teacher=2.0, baseline=1.0, mgd=1.5, inherit_only=1.5, mgd_without_inherit=1.5, mgd_kd=1.7
+    teacher=2.0,
+    baseline=1.0,
+    mgd=1.5,
+    inherit_only=1.5,
+    mgd_without_inherit=1.5,
+    kd=1.6,
+    mgd_kd=1.7,
 )
 
 
@@ -127,17 +146,30 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('--neu-det', metavar='PATH', help='real NEU-DET (ANNOTATIONS/, IMAGES/)')
+    parser.add_argument(
+        '--family', choices=['retinanet', 'yolov5'], default='retinanet', help='the detectors'
+    )
     parser.add_argument('--seeds', type=int, default=None, help='seeds per row (3 / demo 1)')
     parser.add_argument('--device', choices=['cpu', 'cuda'], default=None, help='default: any GPU')
-    parser.add_argument('--work-dir', help='default work_dirs/demo or work_dirs/neu_det_scratch')
+    parser.add_argument(
+        '--work-dir',
+        help='default work_dirs/{demo,neu_det_scratch}, with --family yolov5 '
+        'work_dirs/{demo,neu_det}_yolov5',
+    )
     parser.add_argument('--data-root', default=None, help='where the COCO-format data goes')
     parser.add_argument('--epochs', type=int, default=None, help="override every run's epochs")
     parser.add_argument('--quick', action='store_true', help='tiny data and 1 epoch (tests)')
     args = parser.parse_args()
 
-    setup = SETUPS['neu_det' if args.neu_det else 'demo']
+    if args.family == 'yolov5':
+        setup = SETUPS['yolov5']
+        default_dir = 'work_dirs/neu_det_yolov5' if args.neu_det else 'work_dirs/demo_yolov5'
+    else:
+        setup = SETUPS['neu_det' if args.neu_det else 'demo']
+        default_dir = 'work_dirs/neu_det_scratch' if args.neu_det else 'work_dirs/demo'
+    # the synthetic set has no test split
+    setup = dict(setup, splits=('val', 'test') if args.neu_det else ('val',))
     seeds = args.seeds or (3 if args.neu_det else 1)
-    default_dir = 'work_dirs/neu_det_scratch' if args.neu_det else 'work_dirs/demo'
     work_dir = osp.abspath(args.work_dir or default_dir)
     os.chdir(ROOT)  # configs and tools are named relative to the repository
     os.makedirs(work_dir, exist_ok=True)
@@ -210,14 +242,14 @@ def report(args, setup, runs, metrics, work_dir, data_root, seconds) -> None:
     """Prints and writes the results table, then the attention maps, curves and complexity."""
     from mgd.analysis import demo_report
     from mgd.analysis.complexity import measure
-    from mgd.analysis.experiment import (
+    from mgd.datasets.metainfo import NEU_DET_CLASSES
+    from mgd.experiments.tables import (
         COLUMNS,
         class_columns,
         markdown_table,
         summarize,
         write_results,
     )
-    from mgd.datasets.metainfo import NEU_DET_CLASSES
 
     rows = list(dict.fromkeys(r['row'] for r in runs))
     configs = {'teacher': setup['teacher'], 'student': setup['student']}

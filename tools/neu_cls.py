@@ -21,7 +21,7 @@ import os.path as osp
 import sys
 import time
 
-from mgd.analysis.runs import run_logged, test_run, train_run
+from mgd.experiments.runs import run_logged, test_run, train_run
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
@@ -131,8 +131,8 @@ def main() -> None:
 def report(args, runs, metrics, splits, work_dir, data_root, seconds) -> None:
     """Prints and writes the tables."""
     from mgd.analysis.complexity import measure
-    from mgd.analysis.experiment import markdown_table, summarize, write_results
     from mgd.datasets.metainfo import NEU_DET_CLASSES
+    from mgd.experiments.tables import markdown_table, summarize, write_results
 
     rows = list(dict.fromkeys(r['row'] for r in runs))
     models = {**{f'teacher_{t}': c for t, c in TEACHERS.items()}, 'student': STUDENTS['none'][0]}

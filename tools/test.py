@@ -12,10 +12,11 @@ from mmengine.runner import Runner
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.checkpoint import is_url, load_strictly
-from mgd.utils.checks import check_data, check_work_dir
-from mgd.utils.config import add_common_arguments, drop_teacher_ckpts, load_config
+from mgd.utils.config import add_common_arguments, load_config
+from mgd.utils.distill_config import drop_teacher_ckpts
 from mgd.utils.fileio import write_atomically
 from mgd.utils.launch import setup_launcher
+from mgd.utils.preflight import check_data, check_work_dir
 
 
 def parse_args():

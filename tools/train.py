@@ -5,9 +5,9 @@ import argparse
 from mmengine.runner import Runner
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
-from mgd.utils.checks import check_data, check_resume, check_teacher_ckpt, check_work_dir
 from mgd.utils.config import add_common_arguments, apply_train_options, load_config
 from mgd.utils.launch import setup_launcher
+from mgd.utils.preflight import check_data, check_resume, check_teacher_ckpt, check_work_dir
 
 
 def parse_args():

@@ -2,14 +2,12 @@
 # R18 73.20 -> 76.02 (paper) / 76.31 (repository) mIoU. Settings as the PSPNet R18 one.
 _base_ = ['./mgd-cwd_pspnet_r101_pspnet_r18_8xb2-40k_cityscapes-512x512.py']
 
-# the student's PSP decode head with ASPP (as deeplabv3_r18-d8_8xb2-40k_cityscapes-512x512.py)
+from mgd.utils.config import config_part
+
+# the student: deeplabv3_r18-d8_8xb2-40k_cityscapes-512x512.py's DeepLabV3 R18-D8
 model = dict(
     architecture=dict(
-        decode_head=dict(
-            {k: v for k, v in _base_.model.architecture.decode_head.items() if k != 'pool_scales'},
-            _delete_=True,
-            type='ASPPHead',
-            dilations=(1, 12, 24, 36),
-        )
+        config_part('{{fileDirname}}/deeplabv3_r18-d8_8xb2-40k_cityscapes-512x512.py'),
+        _delete_=True,
     )
 )

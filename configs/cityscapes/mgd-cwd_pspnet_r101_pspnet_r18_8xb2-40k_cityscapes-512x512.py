@@ -4,12 +4,12 @@
 # ChannelWiseDivergence with tau 4 and weight 3, the official values and formula.
 _base_ = ['./mgd_pspnet_r101_pspnet_r18_8xb2-40k_cityscapes-512x512.py']
 
-logits = dict(type='mmrazor.ModuleOutputs', source='decode_head.conv_seg')
+__logits = dict(type='mmrazor.ModuleOutputs', source='decode_head.conv_seg')  # '__': no key
 model = dict(
     teacher_runs='tensor',
     distiller=dict(
-        student_recorders=dict(logits=logits),
-        teacher_recorders=dict(logits=logits),
+        student_recorders=dict(logits=__logits),
+        teacher_recorders=dict(logits=__logits),
         distill_losses=dict(
             loss_cwd=dict(type='mmrazor.ChannelWiseDivergence', tau=4, loss_weight=3)
         ),

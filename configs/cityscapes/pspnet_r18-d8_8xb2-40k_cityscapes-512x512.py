@@ -2,6 +2,8 @@
 # PSPNet R18 with 512x512 crops and 40k iterations, 2 images per GPU (the official code trains
 # on 8 GPUs: bash tools/dist_train.sh CONFIG 8).
 _base_ = 'mmseg::pspnet/pspnet_r50-d8_4xb2-40k_cityscapes-512x1024.py'
+from mgd.engine import mgd_hooks
+
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 crop_size = (512, 512)
@@ -18,6 +20,4 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-# Crash-safe checkpoints, an exact resume, a stop at the first NaN loss (mgd/engine/hooks.py).
-default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
+default_hooks, custom_hooks = mgd_hooks()  # crash-safe checkpoints, exact resume, NaN stop

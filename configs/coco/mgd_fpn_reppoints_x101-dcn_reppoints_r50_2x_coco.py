@@ -1,5 +1,6 @@
 # MGD: RepPoints X101-DCN (teacher) -> RepPoints R50 2x, GN neck+head, COCO box mAP 38.6 -> 42.3.
 _base_ = ['mmdet::reppoints/reppoints-moment_r50_fpn-gn_head-gn_2x_coco.py']
+from mgd.engine import detection_clip_grad, mgd_hooks
 from mgd.models import mgd_distiller
 
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
@@ -26,8 +27,6 @@ model = dict(
 )
 
 # The authors' code clips gradients in every detection setting.
-optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+optim_wrapper = dict(clip_grad=detection_clip_grad())
 
-# Crash-safe checkpoints, an exact resume, a stop at the first NaN loss (mgd/engine/hooks.py).
-default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
+default_hooks, custom_hooks = mgd_hooks()  # crash-safe checkpoints, exact resume, NaN stop

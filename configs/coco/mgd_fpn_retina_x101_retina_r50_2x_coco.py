@@ -1,5 +1,6 @@
 # MGD: RetinaNet X101-64x4d (teacher) -> RetinaNet R50 2x (student), COCO box mAP 37.4 -> 41.0.
 _base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py']
+from mgd.engine import detection_clip_grad, mgd_hooks
 from mgd.models import mgd_distiller
 
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
@@ -22,8 +23,6 @@ model = dict(
     ),
 )
 
-optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+optim_wrapper = dict(clip_grad=detection_clip_grad())
 
-# Crash-safe checkpoints, an exact resume, a stop at the first NaN loss (mgd/engine/hooks.py).
-default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
+default_hooks, custom_hooks = mgd_hooks()  # crash-safe checkpoints, exact resume, NaN stop

@@ -4,10 +4,6 @@ _base_ = ['../_base_/models/retinanet_r18_tiny.py', '../_base_/scratch_runtime.p
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 data_root = 'data/demo_neu_det/'
-# None, 'hist_eq' or 'clahe' (or dict(method='clahe', clip_limit=2.0, tile_grid_size=(8, 8))):
-# tools/train.py and tools/test.py then enhance every image right after loading it
-# (mgd/datasets/transforms.py), e.g. --cfg-options contrast_enhancement=clahe
-contrast_enhancement = None
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),

@@ -3,6 +3,8 @@
 # tools/misc/make_demo_data.py data/demo_neu_det, writes masks/ beside images/). 7 classes:
 # background and the six defects. Check that MGD's segmentation path learns; not a benchmark.
 _base_ = ['mmseg::_base_/models/pspnet_r50-d8.py', 'mmseg::_base_/default_runtime.py']
+from mgd.engine import mgd_hooks
+
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 from mgd.datasets.metainfo import NEU_DET_CLASSES
 
@@ -61,11 +63,9 @@ param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=100
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000, val_interval=500)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-default_hooks = dict(
+# crash-safe checkpoints, exact resume, NaN stop (mgd/engine/runtime.py)
+default_hooks, custom_hooks = mgd_hooks(
+    checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=1),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(
-        type='mgd.AtomicCheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=1
-    ),
 )
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
 randomness = dict(seed=0)

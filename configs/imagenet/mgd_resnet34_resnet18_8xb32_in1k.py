@@ -1,5 +1,6 @@
 # MGD: ResNet-34 (teacher, 73.62) -> ResNet-18, ImageNet top-1 69.90 -> 71.69.
 _base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']
+from mgd.engine import mgd_hooks
 from mgd.models import mgd_distiller
 
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
@@ -25,6 +26,4 @@ model = dict(
     ),
 )
 
-# Crash-safe checkpoints, an exact resume, a stop at the first NaN loss (mgd/engine/hooks.py).
-default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
+default_hooks, custom_hooks = mgd_hooks()  # crash-safe checkpoints, exact resume, NaN stop

@@ -5,6 +5,7 @@ _base_ = [
     'mmpretrain::_base_/schedules/imagenet_bs256.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
+from mgd.engine import mgd_hooks
 
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
@@ -22,6 +23,4 @@ model = dict(
     ),
 )
 
-# Crash-safe checkpoints, an exact resume, a stop at the first NaN loss (mgd/engine/hooks.py).
-default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook'))
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
+default_hooks, custom_hooks = mgd_hooks()  # crash-safe checkpoints, exact resume, NaN stop

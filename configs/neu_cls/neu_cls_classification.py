@@ -5,10 +5,6 @@
 # so that the teachers train in minutes on a CPU.
 dataset_type = 'mgd.NEUCLSDataset'
 data_root = 'data/neu_cls/'
-# None, 'hist_eq' or 'clahe' (or dict(method='clahe', clip_limit=2.0, tile_grid_size=(8, 8))):
-# tools/train.py and tools/test.py then enhance every image right after loading it
-# (mgd/datasets/transforms.py), e.g. --cfg-options contrast_enhancement=clahe
-contrast_enhancement = None
 data_preprocessor = dict(
     type='mmpretrain.ClsDataPreprocessor',
     num_classes=6,

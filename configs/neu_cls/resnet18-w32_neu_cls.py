@@ -2,6 +2,8 @@
 # ResNet-18's FLOPs), 64 px, AdamW for 30 epochs (the runtime below is shared by every
 # NEU-CLS config).
 _base_ = ['mmpretrain::_base_/default_runtime.py', './neu_cls_classification.py']
+from mgd.engine import mgd_hooks
+
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 model = dict(
@@ -23,9 +25,8 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, T_max=30),
 ]
-default_hooks = dict(
-    checkpoint=dict(type='mgd.AtomicCheckpointHook', interval=10, max_keep_ckpts=1),
-    logger=dict(interval=10),
+# crash-safe checkpoints, exact resume, NaN stop (mgd/engine/runtime.py)
+default_hooks, custom_hooks = mgd_hooks(
+    checkpoint=dict(interval=10, max_keep_ckpts=1), logger=dict(interval=10)
 )
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
 randomness = dict(seed=0)

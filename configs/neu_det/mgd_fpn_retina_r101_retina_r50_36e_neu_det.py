@@ -2,6 +2,7 @@
 # -> RetinaNet R50-FPN student, on the 5 FPN outputs, alpha 2e-5, lambda 0.65, spatial mask,
 # neck and head inherited from the teacher. Schedule and data as the R50 baseline.
 _base_ = ['./retinanet_r50_fpn_36e_neu_det.py']
+from mgd.engine import detection_clip_grad
 from mgd.models import mgd_distiller
 
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
@@ -30,6 +31,6 @@ model = dict(
 )
 
 # The official MGD RetinaNet config clips gradients at 35.
-optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+optim_wrapper = dict(clip_grad=detection_clip_grad())
 # Each validation also evaluates the teacher (its metrics are prefixed `teacher.`).
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -7,10 +7,6 @@
 dataset_type = 'mgd.NEUDETDataset'
 data_root = 'data/neu_det/'
 backend_args = None
-# None, 'hist_eq' or 'clahe' (or dict(method='clahe', clip_limit=2.0, tile_grid_size=(8, 8))):
-# tools/train.py and tools/test.py then enhance every image right after loading it
-# (mgd/datasets/transforms.py), e.g. --cfg-options contrast_enhancement=clahe
-contrast_enhancement = None
 
 # The 200x200 images are upscaled to 512x512: at the native size many defects would be
 # smaller than RetinaNet's smallest anchors (32 px on P3).

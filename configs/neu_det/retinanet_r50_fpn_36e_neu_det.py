@@ -5,6 +5,8 @@ _base_ = [
     './neu_det_detection.py',
     'mmdet::_base_/default_runtime.py',
 ]
+from mgd.engine import mgd_hooks
+
 custom_imports = dict(imports=['mgd.models'], allow_failed_imports=False)
 
 # load_from replaces every weight but the 80-class classifier, so the ImageNet backbone
@@ -35,6 +37,5 @@ param_scheduler = [
 # Only used with auto LR scaling enabled: the lr above is for 8 images per iteration.
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 
-# Crash-safe checkpoints, an exact resume, a stop at the first NaN loss (mgd/engine/hooks.py).
-default_hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook', interval=3, max_keep_ckpts=3))
-custom_hooks = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
+# crash-safe checkpoints, exact resume, NaN stop (mgd/engine/runtime.py)
+default_hooks, custom_hooks = mgd_hooks(checkpoint=dict(interval=3, max_keep_ckpts=3))

@@ -2,6 +2,7 @@
 # outputs into the R50 student (α 2e-5, λ 0.65, spatial mask, as the paper's RetinaNet), which
 # inherits the teacher's neck and head. Data and schedule from retinanet_r50_fpn_36e_own_data.py.
 _base_ = ['./retinanet_r50_fpn_36e_own_data.py']
+from mgd.engine import detection_clip_grad
 from mgd.models import mgd_distiller
 
 load_from = None  # the student loads the COCO weights itself (see architecture)
@@ -23,6 +24,6 @@ model = dict(
         lambda_mgd=0.65,
     ),
 )
-optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+optim_wrapper = dict(clip_grad=detection_clip_grad())
 # each validation also evaluates the teacher (metrics prefixed `teacher.`)
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -17,13 +17,10 @@ import time
 from collections.abc import Callable
 
 import torch
-from mmengine.config import Config
-from mmengine.hub import get_config
-from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 from torch import nn
 
-from mgd.utils.config import drop_pretrained, drop_teacher_ckpts
+from mgd.analysis.offline import build_offline, offline_config
 
 OURS = 'configs/coco/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
 MMRAZOR = 'mmrazor::distill/mmdet/mgd/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
@@ -114,12 +111,7 @@ def connector_step(pairs: nn.ModuleList, students: list, teachers: list) -> Call
 def offline_model(path: str, **overrides) -> nn.Module:
     """Builds a distillation config without downloads: no teacher checkpoint, no pretrained
     student parts; weights stay PyTorch's defaults."""
-    cfg = get_config(path) if '::' in path else Config.fromfile(path)
-    drop_teacher_ckpts(cfg.model)
-    drop_pretrained(cfg.model)
-    cfg.model.update(overrides)
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        return MODELS.build(cfg.model)
+    return build_offline(offline_config(path, **overrides))
 
 
 def detection_batch(model: nn.Module, batch: int, size: int, device: str) -> dict:

@@ -1,8 +1,8 @@
 """What every analysis tool needs: the model a config evaluates, its weights, an input image.
 
 For a distillation config (``MGDDistill``) that model is the student (``model.architecture``,
-see :func:`mgd.utils.config.student_config`); its weights are the ``architecture.*`` tensors
-of a distillation checkpoint. Building the student alone builds no teacher, so no teacher
+see :func:`mgd.utils.distill_config.student_config`); its weights are the ``architecture.*``
+tensors of a distillation checkpoint. Building the student alone builds no teacher, so no teacher
 checkpoint is needed.
 """
 
@@ -14,11 +14,10 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
-from mmrazor.registry import MODELS
 from torch import nn
 
-from mgd.utils.checkpoint import distill_to_student
-from mgd.utils.config import student_config
+from mgd.analysis.offline import build_offline
+from mgd.utils.distill_config import distill_to_student, is_distill_state, student_config
 
 
 def build_model(
@@ -44,8 +43,7 @@ def build_model(
     cfg = student_config(cfg)
     # Not mmdet's init_detector / mmpretrain's init_model (get_model): they load non-strictly,
     # each builds one library's models only, and init_detector sets the default scope globally.
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        model = MODELS.build(cfg.model)
+    model = build_offline(cfg)
     meta = {}
     if checkpoint is None:
         if init_weights:
@@ -66,7 +64,7 @@ def load_weights(model: nn.Module, path: str) -> dict:
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path!r} does not exist')
     checkpoint = _load_checkpoint(path, map_location='cpu', logger='current')
-    if any(key.startswith('architecture.') for key in checkpoint.get('state_dict', checkpoint)):
+    if is_distill_state(checkpoint.get('state_dict', checkpoint)):
         checkpoint = distill_to_student(checkpoint)
     try:  # mmengine strips the ``module.`` prefix of DDP checkpoints
         _load_checkpoint_to_model(model, checkpoint, strict=True, logger='current')

@@ -1,8 +1,8 @@
 """Contrast enhancement for low-contrast defects, as a data transform (``mgd.ContrastEnhance``).
 
-Configs do not list it: the tools insert it after ``LoadImageFromFile`` in every pipeline when
-the config's top-level ``contrast_enhancement`` is set (``mgd.utils.config``), so that one key
-(``--cfg-options contrast_enhancement=clahe``) switches it for training and testing alike.
+A config lists it in its pipelines, right after the image is loaded, so that every launcher
+(``tools/train.py``, ``Runner.from_cfg``, ``mim train``) runs it; :func:`with_contrast_enhancement`
+writes it into a base config's pipeline (``configs/neu_det/*_clahe_*.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,49 @@ def enhance(
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
+def check_arguments(method: str, clip_limit: float, tile_grid_size) -> None:
+    """Raises ValueError naming the argument of ``ContrastEnhance`` that is wrong."""
+    if method not in METHODS:
+        raise ValueError(f'ContrastEnhance method must be one of {METHODS}, got {method!r}')
+    if not isinstance(clip_limit, int | float) or not clip_limit > 0:
+        raise ValueError(f'ContrastEnhance clip_limit must be > 0, got {clip_limit!r}')
+    if len(tile_grid_size) != 2 or not all(isinstance(t, int) and t > 0 for t in tile_grid_size):
+        raise ValueError(
+            f'ContrastEnhance tile_grid_size must be two ints > 0, got {tile_grid_size!r}'
+        )
+
+
+def with_contrast_enhancement(
+    pipeline: list, method: str = 'clahe', clip_limit: float = 2.0, tile_grid_size=(8, 8)
+) -> list:
+    """A copy of a data pipeline with ``mgd.ContrastEnhance`` right after the image is loaded.
+
+    For configs: ``pipeline=with_contrast_enhancement(_base_.train_dataloader.dataset.pipeline,
+    'clahe')``. The other steps are kept as they are.
+
+    Raises:
+        ValueError: a wrong argument, a pipeline that already enhances, or one without a
+            ``LoadImageFrom*`` step to insert after.
+    """
+    check_arguments(method, clip_limit, tile_grid_size)
+    types = [str(step.get('type', '')) for step in pipeline]
+    if any(t.endswith('ContrastEnhance') for t in types):
+        raise ValueError(f'the pipeline already has a ContrastEnhance step: {types}')
+    loads = [i for i, t in enumerate(types) if 'LoadImageFrom' in t]
+    if not loads:
+        raise ValueError(
+            f'the pipeline {types} has no LoadImageFrom* step to put ContrastEnhance after: '
+            "write dict(type='mgd.ContrastEnhance', ...) into it where the image is loaded."
+        )
+    step = dict(
+        type='mgd.ContrastEnhance',
+        method=method,
+        clip_limit=clip_limit,
+        tile_grid_size=tuple(tile_grid_size),
+    )
+    return [*pipeline[: loads[0] + 1], step, *pipeline[loads[0] + 1 :]]
+
+
 @TRANSFORMS.register_module()
 class ContrastEnhance(BaseTransform):
     """Global histogram equalisation (``method='hist_eq'``) or CLAHE (``'clahe'``) of
@@ -61,18 +104,7 @@ class ContrastEnhance(BaseTransform):
     """
 
     def __init__(self, method: str = 'clahe', clip_limit: float = 2.0, tile_grid_size=(8, 8)):
-        if method not in METHODS:
-            raise ValueError(
-                f'contrast_enhancement method must be one of {METHODS}, got {method!r}'
-            )
-        if not clip_limit > 0:
-            raise ValueError(f'contrast_enhancement clip_limit must be > 0, got {clip_limit!r}')
-        if len(tile_grid_size) != 2 or not all(
-            isinstance(t, int) and t > 0 for t in tile_grid_size
-        ):
-            raise ValueError(
-                f'contrast_enhancement tile_grid_size must be two ints > 0, got {tile_grid_size!r}'
-            )
+        check_arguments(method, clip_limit, tile_grid_size)
         self.method = method
         self.clip_limit = float(clip_limit)
         self.tile_grid_size = tuple(tile_grid_size)

@@ -22,6 +22,8 @@ from mmrazor.models.mutables import L1MutableChannelUnit
 from mmrazor.registry import MODELS
 from torch import nn
 
+from mgd.utils.distill_config import is_distillation
+
 IMPORTANCE = {'l1': 'L1MutableChannelUnit', 'bn': 'BNScaleMutableChannelUnit'}
 
 
@@ -128,7 +130,7 @@ def pruned_config(
     """
     from mmengine.config import Config
 
-    distill = 'architecture' in Config.fromfile(base).model
+    distill = is_distillation(Config.fromfile(base))
     source = '_base_.model.architecture' if distill else '_base_.model'
     pruned = (
         "dict(\n        _delete_=True,\n        type='mmrazor.GroupFisherDeploySubModel',\n"

@@ -32,6 +32,14 @@ UNTYPED_ARGUMENTS = {
     'env_cfg': {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'},
     'auto_scale_lr': {'enable', 'base_batch_size'},
 }
+# Keys that configs no longer have, and what does their job now.
+MOVED_KEYS = {
+    'contrast_enhancement': (
+        'contrast enhancement is a step of the data pipelines: train with a config that has '
+        'it (configs/neu_det/retinanet_r18-w16_scratch_clahe_neu_det.py), or write one with '
+        'mgd.datasets.transforms.with_contrast_enhancement.'
+    ),
+}
 # JSON annotation files up to this size are parsed to see whether they hold any image.
 
 
@@ -172,6 +180,7 @@ def check_cfg_options(cfg: Config, options: Mapping) -> None:
             reason = f'{parent_path!r} is a {type(parent).__name__}, not a dict'
         close = difflib.get_close_matches(key, list(dict.fromkeys(candidates)), n=3, cutoff=0.6)
         hint = f'did you mean {" or ".join(map(repr, close))}?' if close else 'no similar key.'
+        hint = MOVED_KEYS.get(key, hint)
         messages.append(f'{key!r}: {reason}; {hint}')
     if messages:
         raise ValueError(

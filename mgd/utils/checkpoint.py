@@ -1,5 +1,4 @@
-"""Reading checkpoints with clear errors, and turning a distillation checkpoint into a plain
-student checkpoint.
+"""Reading checkpoints with clear errors: the one loader of local checkpoints.
 
 Which checkpoints can run code: ``torch.load`` unpickles, and unpickling arbitrary objects can
 execute code. Local files and ``http(s)://`` URLs are read here with ``weights_only=True``
@@ -23,6 +22,8 @@ import torch
 from mmengine.dist import barrier, get_dist_info
 from mmengine.runner import CheckpointLoader
 from torch import nn
+
+from mgd.utils.distill_config import is_distill_state
 
 TEACHER_CKPT_HINT = 'pass a local file with --cfg-options model.teacher_ckpt=/path/to/teacher.pth'
 
@@ -60,7 +61,7 @@ def _unsafe_message(what: str, path: str, err: Exception) -> str | None:
 def load_from_local(path: str, map_location: object = 'cpu', what: str = 'checkpoint') -> object:
     """The project's one reader of local checkpoint files: ``torch.load(weights_only=True)``.
 
-    ``mgd.utils.compat`` makes it mmengine's loader of local paths too, so ``--resume``,
+    ``mgd.compat.stack`` makes it mmengine's loader of local paths too, so ``--resume``,
     ``load_from``, ``tools/test.py``, the analysis tools and local ``Pretrained`` weights all
     read through it, as do ``model.teacher_ckpt`` and ``tools/convert_to_student.py``.
 
@@ -180,8 +181,8 @@ def load_strictly(model: nn.Module, path: str) -> dict:
 
 def _fit_hint(checkpoint_keys: list[str], model_keys: list[str]) -> str:
     """What to pass instead, when a distillation checkpoint meets a plain config or back."""
-    distill_checkpoint = any(k.startswith('architecture.') for k in checkpoint_keys)
-    distill_model = any(k.startswith('architecture.') for k in model_keys)
+    distill_checkpoint = is_distill_state(checkpoint_keys)
+    distill_model = is_distill_state(model_keys)
     if distill_checkpoint and not distill_model:
         return (
             ' It is a distillation checkpoint (teacher and student): pass the distillation '
@@ -195,25 +196,3 @@ def _fit_hint(checkpoint_keys: list[str], model_keys: list[str]) -> str:
             'goes with its own model config.'
         )
     return ' Pass the config the checkpoint was trained with.'
-
-
-def distill_to_student(checkpoint: dict) -> dict:
-    """Keeps only the student (``architecture.*``) of a distillation checkpoint.
-
-    Returns:
-        ``{'state_dict': ..., 'meta': ...}`` that loads into the stock student config.
-    """
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    student = OrderedDict(
-        (k[len('architecture.') :], v)
-        for k, v in state_dict.items()
-        if k.startswith('architecture.')
-    )
-    if not student:
-        raise ValueError('no "architecture.*" tensors: this is not an mgd distillation checkpoint')
-    meta = {
-        k: v
-        for k, v in checkpoint.get('meta', {}).items()
-        if k in ('dataset_meta', 'epoch', 'iter')
-    }
-    return {'state_dict': student, 'meta': meta}

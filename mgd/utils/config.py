@@ -8,24 +8,17 @@ from __future__ import annotations
 import argparse
 import os.path as osp
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 
 from mgd.utils.cfg_options import check_cfg_options
 
 __all__ = [
-    'DISTILL_TYPES',
     'add_common_arguments',
-    'apply_contrast_enhancement',
     'apply_train_options',
-    'drop_teacher_ckpts',
-    'evaluated_model',
-    'is_distillation',
+    'config_part',
+    'drop_pretrained',
     'load_config',
-    'student_config',
-    'teacher_ckpt_keys',
 ]
-
-DISTILL_TYPES = ('MGDDistill', 'mmrazor.MGDDistill')
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,66 +70,7 @@ def load_config(
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
-    apply_contrast_enhancement(cfg)
     return cfg
-
-
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-
-
-def _pipelines(dataset) -> list[list]:
-    """The ``pipeline`` lists of a dataset config, through wrappers (``dataset``/``datasets``)."""
-    if not isinstance(dataset, dict):
-        return []
-    found = [dataset['pipeline']] if isinstance(dataset.get('pipeline'), list) else []
-    inner = [dataset.get('dataset'), *(dataset.get('datasets') or [])]
-    return found + [p for d in inner for p in _pipelines(d)]
-
-
-def apply_contrast_enhancement(cfg: Config) -> None:
-    """Inserts ``mgd.ContrastEnhance`` after ``LoadImageFromFile`` in every dataloader's
-    pipeline when the config's top-level ``contrast_enhancement`` is set.
-
-    ``contrast_enhancement``: None (off), ``'hist_eq'``, ``'clahe'``, or a dict of
-    ``ContrastEnhance`` arguments (``dict(method='clahe', clip_limit=3.0)``).
-
-    Raises:
-        ValueError: a pipeline without ``LoadImageFromFile`` (nothing to enhance after).
-    """
-    setting = cfg.get('contrast_enhancement')
-    if not setting:
-        return
-    transform = dict(setting) if isinstance(setting, dict) else dict(method=setting)
-    transform['type'] = 'mgd.ContrastEnhance'
-    for loader in LOADERS:
-        for pipeline in _pipelines((cfg.get(loader) or {}).get('dataset')):
-            if any(str(t.get('type', '')).endswith('ContrastEnhance') for t in pipeline):
-                continue
-            loads = [i for i, t in enumerate(pipeline) if 'LoadImageFrom' in str(t.get('type'))]
-            if not loads:
-                raise ValueError(
-                    f'contrast_enhancement is set, but the {loader} pipeline has no '
-                    'LoadImageFromFile to insert it after: add the transform by hand '
-                    "(dict(type='mgd.ContrastEnhance', method=...)) where the image is loaded."
-                )
-            pipeline.insert(loads[0] + 1, ConfigDict(transform))
-
-
-def is_distillation(cfg: Config) -> bool:
-    """Whether ``cfg.model`` is an ``MGDDistill`` (else a plain model config)."""
-    return isinstance(cfg.get('model'), dict) and cfg.model.get('type') in DISTILL_TYPES
-
-
-def evaluated_model(cfg: Config) -> tuple[str, dict]:
-    """The model a config trains and evaluates: the student of a distillation config.
-
-    Returns:
-        ``(key, model config)``: ``('model.architecture', ...)`` for a distillation config,
-        else ``('model', ...)``.
-    """
-    if is_distillation(cfg):
-        return 'model.architecture', cfg.model.architecture
-    return 'model', cfg.model
 
 
 def is_pretrained(init_cfg) -> bool:
@@ -145,75 +79,25 @@ def is_pretrained(init_cfg) -> bool:
     return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
 
 
-def teacher_ckpt_keys(model: dict) -> dict[str, str | None]:
-    """Each teacher checkpoint of a distillation model config, by its key.
-
-    ``{'model.teacher_ckpt': ...}`` for one teacher; for a ``TeacherEnsemble``,
-    ``{'model.teacher.teachers.NAME.ckpt': ...}`` per teacher. Empty for a plain model.
-    """
-    if 'teacher' not in model:
-        return {}
-    teachers = model['teacher'].get('teachers') if isinstance(model['teacher'], dict) else None
-    if isinstance(teachers, dict):
-        return {
-            f'model.teacher.teachers.{name}.ckpt': spec.get('ckpt')
-            for name, spec in teachers.items()
-        }
-    return {'model.teacher_ckpt': model.get('teacher_ckpt')}
-
-
-def drop_teacher_ckpts(model: dict) -> None:
-    """Unsets every teacher checkpoint of ``model`` (one teacher's, or each of an ensemble's):
-    the teacher keeps its random weights (or, in a test, the checkpoint's)."""
-    for key in teacher_ckpt_keys(model):
-        if key == 'model.teacher_ckpt':
-            model['teacher_ckpt'] = None
-        else:
-            model['teacher']['teachers'][key.split('.')[3]]['ckpt'] = None
-
-
-def drop_pretrained(node) -> None:
+def drop_pretrained(node, keep_local: bool = False) -> None:
     """Drops every ``init_cfg`` that loads a checkpoint (the backbone's ImageNet weights, a
-    student that starts from a COCO model...); random initialisations stay."""
+    student that starts from a COCO model...); random initialisations stay. With
+    ``keep_local``, one that loads an existing local file (a pruned model's weights) stays."""
     if isinstance(node, dict):
-        if is_pretrained(node.get('init_cfg')):
+        init_cfg = node.get('init_cfg')
+        local = (
+            keep_local
+            and isinstance(init_cfg, dict)
+            and osp.isfile(str(init_cfg.get('checkpoint')))
+        )
+        if is_pretrained(init_cfg) and not local:
             node['init_cfg'] = None
         if isinstance(node.get('pretrained'), str):  # mmseg's segmentors
             node['pretrained'] = None
         node = list(node.values())
     if isinstance(node, list | tuple):
         for child in node:
-            drop_pretrained(child)
-
-
-def student_config(cfg: Config | str) -> Config:
-    """A copy of ``cfg`` whose ``model`` is the model the config evaluates.
-
-    For a distillation config that is the student, with the distiller's (or the config's
-    top-level) ``data_preprocessor`` when the student has none, the way mmengine's Runner
-    hands it over. The student's backbone ``init_cfg`` is dropped: the weights come from a
-    checkpoint, and no pretrained file is downloaded.
-
-    Args:
-        cfg: a config or its path.
-
-    Returns:
-        The new config; ``cfg`` is left as it was.
-    """
-    if isinstance(cfg, str):
-        if not osp.isfile(cfg):
-            raise FileNotFoundError(f'config {cfg!r} does not exist')
-        cfg = Config.fromfile(cfg)
-    cfg = cfg.copy()
-    model = ConfigDict(evaluated_model(cfg)[1])
-    if model.get('data_preprocessor') is None:
-        preprocessor = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor')
-        if preprocessor is not None:
-            model.data_preprocessor = preprocessor
-    if isinstance(model.get('backbone'), dict):
-        model.backbone.init_cfg = None
-    cfg.model = model
-    return cfg
+            drop_pretrained(child, keep_local)
 
 
 def apply_train_options(cfg: Config, amp: bool = False, resume: str | None = None) -> Config:
@@ -243,3 +127,26 @@ def apply_train_options(cfg: Config, amp: bool = False, resume: str | None = Non
     elif resume:
         cfg.resume, cfg.load_from = True, resume
     return cfg
+
+
+def config_part(path: str, key: str = 'model', **changes):
+    """One top-level value (``model``, ...) of another config file (``pkg::`` paths too),
+    resolved, with ``changes`` merged in as a child config's keys would be.
+
+    For a config that shares a block with a config that is not its base: mmengine refuses a key
+    that two ``_base_`` files both set, so the Mask R-CNN student takes the Faster R-CNN
+    config's distillation as ``dict(config_part('{{fileDirname}}/other.py'), architecture=...)``,
+    and a NEU-DET YOLOv5 takes mmyolo's model as
+    ``config_part('mmyolo::yolov5/...py', bbox_head=dict(head_module=dict(num_classes=6)))``.
+    """
+    if '::' in path:
+        from mmengine.hub import get_config
+
+        part = get_config(path)[key]
+    elif not osp.isfile(path):
+        raise FileNotFoundError(f'config {path!r} does not exist')
+    else:
+        part = Config.fromfile(path)[key]
+    if changes:
+        part.merge(changes)
+    return part

@@ -1,7 +1,13 @@
-"""Contrast enhancement: the transform against OpenCV on fixed images, the one-key switch in
-the configs, and the before/after picture tool."""
+"""Contrast enhancement: the transform against OpenCV on fixed images, the CLAHE config's
+pipelines (and a run of it through mmengine's Runner alone), and the before/after picture
+tool."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,8 +15,10 @@ import pytest
 from mmengine.registry import TRANSFORMS
 from tool_run import run_tool
 
-from mgd.datasets.transforms import ContrastEnhance, enhance
+from mgd.datasets.transforms import ContrastEnhance, enhance, with_contrast_enhancement
 from mgd.utils.config import load_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def low_contrast(seed: int = 0, shape=(64, 80)) -> np.ndarray:
@@ -89,34 +97,112 @@ def test_registered_in_the_mgd_scope():
     assert isinstance(transform, ContrastEnhance)
 
 
-@pytest.mark.parametrize(
-    'config',
-    [
-        'configs/neu_det/retinanet_r18-w16_scratch_neu_det.py',
-        'configs/neu_det/mgd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py',
-        'configs/demo/mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py',
-        'configs/neu_cls/resnet18-w8_neu_cls.py',
-    ],
-)
-def test_one_key_switches_every_pipeline(config):
-    off = load_config(config)
-    assert off.contrast_enhancement is None
-    on = load_config(config, {'contrast_enhancement': 'clahe'})
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        before = [t['type'] for t in off[loader].dataset.pipeline]
-        after = [t['type'] for t in on[loader].dataset.pipeline]
-        assert after == [before[0], 'mgd.ContrastEnhance', *before[1:]]
-        assert on[loader].dataset.pipeline[1].method == 'clahe'
+CLAHE_CONFIG = 'configs/neu_det/retinanet_r18-w16_scratch_clahe_neu_det.py'
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def test_a_pipeline_without_loading_is_named(tmp_path):
-    path = tmp_path / 'cfg.py'
-    path.write_text(
-        "contrast_enhancement = 'hist_eq'\n"
-        "train_dataloader = dict(dataset=dict(pipeline=[dict(type='PackDetInputs')]))\n"
+def test_the_clahe_config_shows_the_step_in_every_pipeline():
+    base = load_config('configs/neu_det/retinanet_r18-w16_scratch_neu_det.py')
+    cfg = load_config(CLAHE_CONFIG)
+    for loader in LOADERS:
+        before = base[loader].dataset.pipeline
+        after = cfg[loader].dataset.pipeline
+        assert [t['type'] for t in after] == [
+            before[0]['type'],
+            'mgd.ContrastEnhance',
+            *[t['type'] for t in before[1:]],
+        ]
+        assert after[1] == dict(
+            type='mgd.ContrastEnhance', method='clahe', clip_limit=2.0, tile_grid_size=(8, 8)
+        )
+    # the helper's variables are not config keys; everything else is the base's
+    assert set(cfg.keys()) == set(base.keys())
+    assert cfg.model == base.model and cfg.optim_wrapper == base.optim_wrapper
+
+
+def test_with_contrast_enhancement_refuses_what_it_cannot_do():
+    loading = [dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]
+    with pytest.raises(ValueError, match='has no LoadImageFrom'):
+        with_contrast_enhancement([dict(type='PackDetInputs')])
+    with pytest.raises(ValueError, match='already has a ContrastEnhance'):
+        with_contrast_enhancement(with_contrast_enhancement(loading))
+    with pytest.raises(ValueError, match="method must be one of .*got 'gamma'"):
+        with_contrast_enhancement(loading, 'gamma')
+    with pytest.raises(ValueError, match='clip_limit must be > 0'):
+        with_contrast_enhancement(loading, clip_limit=0)
+    assert loading == [dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]  # untouched
+
+
+def test_the_old_key_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="'contrast_enhancement'.*a step of the data pipelines"):
+        load_config(
+            'configs/neu_det/retinanet_r18-w16_scratch_neu_det.py',
+            {'contrast_enhancement': 'clahe'},
+        )
+
+
+RUNNER_ONLY = """
+import json, sys
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+cfg = Config.fromfile(sys.argv[1])
+root = sys.argv[2] + '/'
+for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    cfg[loader].dataset.data_root = root
+    cfg[loader].dataset.ann_file = 'annotations/instances_' + (
+        'train' if loader == 'train_dataloader' else 'val') + '.json'
+    cfg[loader].num_workers = 0
+    cfg[loader].persistent_workers = False
+cfg.train_dataloader.batch_size = 4
+cfg.train_cfg.max_epochs = 1
+cfg.train_cfg.val_interval = 1
+cfg.default_hooks.checkpoint.interval = 1
+cfg.work_dir = sys.argv[3]
+cfg.model.test_cfg.score_thr = 0.0  # an untrained model: score every detection
+runner = Runner.from_cfg(cfg)
+calls = []
+enhance = [t for t in runner.train_dataloader.dataset.pipeline.transforms
+           if type(t).__name__ == 'ContrastEnhance'][0]
+original = enhance.transform
+enhance.transform = lambda results: calls.append(results['img_path']) or original(results)
+runner.train()
+metrics = runner.test()
+import mmcv.ops, mgd.compat.cuda_ops as routing
+print(json.dumps(dict(
+    hooks=[type(h).__name__ for h in runner.hooks],
+    enhanced=len(calls),
+    test_pipeline=[type(t).__name__ for t in runner.test_dataloader.dataset.pipeline.transforms],
+    metrics=sorted(metrics),
+    routing=routing.active_path(),
+)))
+"""
+
+
+def test_runner_from_cfg_alone_trains_and_tests_with_every_fix_hook_and_transform(tmp_path):
+    """No tool of ours: a fresh python, mmengine's Runner.from_cfg, the config as written."""
+    from mgd.datasets.converters.synthetic import make_demo_data
+
+    data = tmp_path / 'data'
+    make_demo_data(str(data), 8, 4, seed=0)
+    script = tmp_path / 'runner_only.py'
+    script.write_text(RUNNER_ONLY)
+    out = subprocess.run(
+        [sys.executable, str(script), CLAHE_CONFIG, str(data), str(tmp_path / 'work')],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    with pytest.raises(ValueError, match='the train_dataloader pipeline has no LoadImageFromFile'):
-        load_config(str(path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {'AtomicCheckpointHook', 'RNGStateHook', 'FiniteLossHook'} <= set(report['hooks'])
+    assert 'CheckpointHook' not in report['hooks']  # replaced, not doubled
+    assert report['enhanced'] == 8  # every training image, once in the one epoch
+    assert report['test_pipeline'][:2] == ['LoadImageFromFile', 'ContrastEnhance']
+    assert 'coco/bbox_mAP' in report['metrics']
+    assert report['routing'] in ('mmcv', 'torchvision')  # mgd.compat was applied by the config
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
 
 
 def test_grid_tool_writes_the_before_after_picture(tmp_path):

@@ -16,7 +16,7 @@ from utils import (
 )
 
 from mgd.models import MultiTeacherKDLoss, TeacherEnsemble
-from mgd.utils.checks import check_teacher_ckpt
+from mgd.utils.preflight import check_teacher_ckpt
 
 MULTI = CONFIGS / 'neu_cls/mgd-mtkd_resnet18-w32-resnet34-w32_resnet18-w8_neu_cls.py'
 SINGLE = CONFIGS / 'neu_cls/mgd-kd_resnet34-w32_resnet18-w8_neu_cls.py'

@@ -9,7 +9,7 @@ fp32 and with AMP (mmengine's AmpOptimWrapper, fp16, dynamic loss scale, as
 ``tools/train.py --amp``), each from the same initial weights, then one val-mode forward of
 them (every ``score_thr`` set to 0, so that NMS runs on random scores). It prints per mode:
 iterations/s, peak GPU memory, whether every loss was finite, and which path mmcv's ops took
-(``torchvision``: routed by mgd.utils.cuda_ops because mmcv has no CUDA ops; ``mmcv``: mmcv's
+(``torchvision``: routed by mgd.compat.cuda_ops because mmcv has no CUDA ops; ``mmcv``: mmcv's
 own kernels). Exit status 1 if any config failed.
 
     python tools/misc/gpu_check.py                                # every config, on cuda:0
@@ -35,7 +35,7 @@ from collections import Counter
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from mgd.utils.batches import TINY_SIZE, num_classes_of, synthetic_batch, task_of
+from mgd.analysis.offline import TINY_SIZE, num_classes_of, synthetic_batch, task_of
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_DIRS = ('coco', 'neu_det', 'imagenet', 'cityscapes')
@@ -91,20 +91,12 @@ def load_offline(path: Path):
     Returns:
         ``(cfg, the student's model config)``.
     """
-    from mmengine.config import Config
+    from mgd.analysis.offline import offline_config
+    from mgd.utils.distill_config import evaluated_model
 
-    from mgd.utils.config import drop_pretrained, drop_teacher_ckpts, is_distillation
-
-    cfg = Config.fromfile(str(path))
-    model = student = cfg.model
-    if is_distillation(cfg):
-        drop_teacher_ckpts(model)  # random teachers; build_teacher never initialises them
-        student = model.architecture
-    drop_pretrained(model)
-    cfg.load_from = None
+    cfg = offline_config(path)
+    student = evaluated_model(cfg)[1]
     keep_every_score(student.get('test_cfg'))
-    if cfg.get('data_preprocessor') is not None:
-        model.setdefault('data_preprocessor', cfg.data_preprocessor)
     return cfg, student
 
 
@@ -143,11 +135,10 @@ def train_input_size(cfg) -> tuple[int, int]:
 def build_model(cfg, device):
     from mmengine.logging import MMLogger
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import DefaultScope
-    from mmrazor.registry import MODELS
 
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        model = MODELS.build(cfg.model)
+    from mgd.analysis.offline import build_offline
+
+    model = build_offline(cfg)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)  # init_weights logs every parameter's initialisation
@@ -201,7 +192,7 @@ def cpu_autocast(optim_context):
 
 
 def op_calls(before: Counter) -> str:
-    from mgd.utils import cuda_ops
+    from mgd.compat import cuda_ops
 
     made = cuda_ops.CALLS - before
     if not made:
@@ -232,7 +223,7 @@ def train_mode(model, cfg, batch, args, amp: bool) -> str:
     """Trains ``args.warmup + args.iters`` iterations; returns the report line."""
     import torch
 
-    from mgd.utils import cuda_ops
+    from mgd.compat import cuda_ops
 
     optim_wrapper = build_optim_wrapper(cfg, model, amp, args.device)
     if args.device == 'cuda':
@@ -263,7 +254,7 @@ def train_mode(model, cfg, batch, args, amp: bool) -> str:
 def val_forward(model, batch, args) -> str:
     import torch
 
-    from mgd.utils import cuda_ops
+    from mgd.compat import cuda_ops
 
     before = Counter(cuda_ops.CALLS)
     model.eval()
@@ -337,7 +328,7 @@ def main(argv=None) -> int:
     import torchvision
 
     import mgd.models  # noqa: F401  (stack fixes, mmcv op routing, the MGD classes)
-    from mgd.utils import cuda_ops
+    from mgd.compat import cuda_ops
 
     if args.device == 'cuda' and not torch.cuda.is_available():
         print('gpu_check: no CUDA GPU here (for a CPU dry run: --device cpu --tiny)')

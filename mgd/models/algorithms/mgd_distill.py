@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 
 import torch
-from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmrazor.models.algorithms import SingleTeacherDistill
 from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
 from torch import nn
 
-from mgd.models.checks import check_distill_features, check_recorder_sources
-from mgd.utils.checkpoint import read_state_dict
+from mgd.models.algorithms.teacher import build_teacher, head_classes, load_teacher
+from mgd.models.algorithms.teacher_ensemble import TeacherEnsemble
+from mgd.models.distill_checks import check_distill_features, check_recorder_sources
 
 TEACHER_RUNS = ('extract_feat', 'tensor')
 TEACHER_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -27,84 +27,11 @@ FIXED_OPTIONS = dict(
 )
 
 
-def load_teacher(teacher: nn.Module, path: str, what: str = 'model.teacher_ckpt') -> None:
-    """Loads ``path`` into ``teacher``; refuses a checkpoint that does not fit it.
-
-    ``what`` names the config key in messages.
-
-    Raises:
-        ValueError: no parameter name matches, or a matching tensor has another shape.
-    """
-    state_dict = read_state_dict(path, what)
-    own = teacher.state_dict()
-    matched = [k for k in state_dict if k in own]
-    if not matched:
-        raise ValueError(
-            f"{what} {path!r} matches none of the teacher's parameter names "
-            f'(checkpoint has e.g. {list(state_dict)[:3]}, the teacher e.g. {list(own)[:3]}): '
-            'is it the checkpoint of this teacher config?'
-        )
-    wrong = [
-        f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}'
-        for k in matched
-        if state_dict[k].shape != own[k].shape
-    ]
-    if wrong:
-        raise ValueError(
-            f'{what} {path!r} does not fit the teacher config; shapes differ '
-            f'(checkpoint vs teacher): {"; ".join(wrong[:5])}'
-        )
-    missing = [k for k in own if k not in state_dict]
-    if len(missing) > len(own) / 2:
-        raise ValueError(
-            f'{what} {path!r} holds only {len(own) - len(missing)} of the '
-            f"teacher's {len(own)} tensors (missing e.g. {missing[:3]}): most of the teacher "
-            'would stay randomly initialised. Is it the checkpoint of this teacher config '
-            '(model.teacher.cfg_path)?'
-        )
-    if missing:
-        print_log(
-            f'teacher checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}',
-            logger='current',
-            level=30,
-        )
-    teacher.load_state_dict(state_dict, strict=False)
-
-
-def build_teacher(teacher: dict | nn.Module) -> nn.Module:
-    """Builds the teacher from a model dict, or from ``dict(cfg_path=...)`` naming a config.
-
-    ``cfg_path`` may be ``mmdet::retinanet/xxx.py`` (a config of an installed package) or a
-    file path. The teacher is never initialised (no ImageNet download): its weights come only
-    from ``teacher_ckpt``.
-    """
-    if isinstance(teacher, nn.Module):
-        return teacher
-    teacher = dict(teacher)
-    if 'cfg_path' in teacher:
-        path = teacher.pop('cfg_path')
-        if '::' in path:
-            from mmengine.hub import get_config
-
-            cfg = get_config(path)
-        else:
-            cfg = Config.fromfile(path)
-        model_cfg = ConfigDict(cfg.model)
-        model_cfg.setdefault('_scope_', cfg.get('default_scope'))
-        model_cfg.merge(teacher)  # the remaining keys override the config's (recursively)
-        teacher = model_cfg
-    model = MODELS.build(teacher)
-    model._is_init = True  # skip init_weights: no pretrained backbone is fetched for the teacher
-    return model
-
-
 def check_ensemble(
     teacher: nn.Module, student: nn.Module, teacher_ckpt: str | None, inherit
 ) -> None:
     """A ``TeacherEnsemble`` teacher: its teachers' classes must be the student's; each
     teacher's checkpoint is its own ``ckpt``, and there is no single teacher to inherit from."""
-    from mgd.models.algorithms.teacher_ensemble import TeacherEnsemble, head_classes
-
     if not isinstance(teacher, TeacherEnsemble):
         return
     if teacher_ckpt:

@@ -9,18 +9,7 @@ from mmengine.model import BaseModel
 from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
-from mgd.models.algorithms.mgd_distill import build_teacher, load_teacher
-
-HEADS = ('head', 'bbox_head', 'decode_head')
-
-
-def head_classes(model: nn.Module) -> int | None:
-    """The number of classes a built model's head predicts, or None if it has no such head."""
-    for name in HEADS:
-        classes = getattr(getattr(model, name, None), 'num_classes', None)
-        if isinstance(classes, int):
-            return classes
-    return None
+from mgd.models.algorithms.teacher import build_teacher, head_classes, load_teacher
 
 
 @MODELS.register_module()

@@ -1,0 +1,290 @@
+"""Missing or empty data, classes that do not match the model, and a resume pointer to nowhere
+are refused from the config alone, before the Runner builds anything."""
+
+from __future__ import annotations
+
+import json
+import re
+import runpy
+import shutil
+import sys
+
+import pytest
+from mmengine.config import Config
+from utils import DEMO_MGD, DEMO_STUDENT, data_options
+
+from mgd.utils import preflight
+from mgd.utils.preflight import check_data, check_resume
+
+pytestmark = pytest.mark.usefixtures('one_thread')  # see tests/conftest.py
+
+REPO_TOOLS = DEMO_MGD.parents[2] / 'tools'
+
+
+@pytest.fixture
+def data(demo_data, tmp_path):
+    """A private copy of the tiny data set, free to break."""
+    root = tmp_path / 'data'
+    shutil.copytree(demo_data, root)
+    return root
+
+
+def config(path, root, **options) -> Config:
+    cfg = Config.fromfile(str(path))
+    cfg.merge_from_dict({**data_options(root), **options})
+    return cfg
+
+
+def test_good_data_passes(data):
+    check_data(config(DEMO_MGD, data), 'train')
+    check_data(config(DEMO_MGD, data), 'test')
+
+
+def test_missing_annotation_file_names_key_and_path(data):
+    (data / 'annotations' / 'instances_train.json').unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        check_data(config(DEMO_MGD, data), 'train')
+    path = f'{data}/annotations/instances_train.json'
+    assert f'train_dataloader.dataset.ann_file: annotation file {path!r} does not exist' in str(
+        info.value
+    )
+    check_data(config(DEMO_MGD, data), 'test')  # testing does not read the training set
+
+
+def test_every_problem_is_listed_at_once(data):
+    shutil.rmtree(data / 'annotations')
+    with pytest.raises(FileNotFoundError) as info:
+        check_data(config(DEMO_MGD, data), 'train')
+    message = str(info.value)
+    assert message.startswith('the config names data that is not there:')
+    for key in (
+        'train_dataloader.dataset.ann_file',
+        'val_dataloader.dataset.ann_file',
+        'val_evaluator.ann_file',
+    ):
+        assert f'  {key}: annotation file' in message
+
+
+@pytest.mark.parametrize(
+    'content, problem',
+    [
+        ('', 'is empty (0 bytes)'),
+        ('{"images": [], "annotations": [], "categories": []}', 'lists no images'),
+        ('{"images": [{"id": 1}], "annotations": [], "categories": []}', 'has no annotations'),
+        ('{"images": [', 'is not valid JSON'),
+    ],
+)
+def test_empty_or_broken_training_annotations(data, content, problem):
+    (data / 'annotations' / 'instances_train.json').write_text(content)
+    with pytest.raises(FileNotFoundError, match=re.escape(problem)):
+        check_data(config(DEMO_MGD, data), 'train')
+
+
+def test_validation_file_without_annotations_is_fine(data):
+    path = data / 'annotations' / 'instances_val.json'
+    coco = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(coco, annotations=[])))
+    check_data(config(DEMO_MGD, data), 'train')
+
+
+def test_missing_image_folder(data):
+    shutil.rmtree(data / 'images')
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(
+            f"train_dataloader.dataset.data_prefix: image folder '{data}/images/' does not " 'exist'
+        ),
+    ):
+        check_data(config(DEMO_MGD, data), 'train')
+
+
+def test_evaluator_annotation_file(data):
+    cfg = config(DEMO_MGD, data, test_evaluator=dict(type='CocoMetric', ann_file='/nowhere.json'))
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape("test_evaluator.ann_file: annotation file '/nowhere.json' does not exist"),
+    ):
+        check_data(cfg, 'test')
+
+
+def test_student_classes_differ_from_the_dataset(data):
+    cfg = config(DEMO_MGD, data, **{'model.architecture.bbox_head.num_classes': 5})
+    with pytest.raises(ValueError) as info:
+        check_data(cfg, 'train')
+    assert (
+        'model.architecture.bbox_head.num_classes=5, but the training set '
+        '(train_dataloader.dataset) has 6 classes'
+    ) in str(info.value)
+    assert "'crazing'" in str(info.value)
+
+
+def test_plain_detector_and_default_dataset_classes(data):
+    # a plain CocoDataset without metainfo has COCO's 80 classes, against the demo's 6
+    cfg = config(DEMO_STUDENT, data)
+    cfg.train_dataloader.dataset.type = 'CocoDataset'
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            'model.bbox_head.num_classes=6, but the training set (train_dataloader.dataset) '
+            'has 80 classes'
+        ),
+    ):
+        check_data(cfg, 'train')
+
+
+def with_classes(cfg: Config, classes: tuple) -> Config:
+    for name in ('train', 'val', 'test'):
+        cfg[f'{name}_dataloader'].dataset.metainfo = dict(classes=classes)
+    cfg.model.architecture.bbox_head.num_classes = len(classes)
+    return cfg
+
+
+def test_class_names_the_annotation_file_lacks(data):
+    classes = ('crazing', 'Inclusion', 'patches', 'pitted_surface', 'rolled-in_scale', 'scratch')
+    with pytest.raises(ValueError) as info:
+        check_data(with_classes(config(DEMO_MGD, data), classes), 'train')
+    message = str(info.value)
+    train_file = f'{data}/annotations/instances_train.json'
+    assert (
+        f"train_dataloader.dataset: the classes ['Inclusion', 'scratch'] are not categories of "
+        f"{train_file!r}, whose categories are ['crazing', 'inclusion', 'patches'"
+    ) in message
+    assert 'val_dataloader.dataset: the classes' in message  # every file at once
+
+
+def test_classes_in_another_order_than_the_file(data):
+    # mmdet would number 'inclusion' 0 and call it 'patches': refused, with the right order
+    classes = ('patches', 'inclusion', 'crazing', 'pitted_surface', 'rolled-in_scale', 'scratches')
+    with pytest.raises(ValueError) as info:
+        check_data(with_classes(config(DEMO_MGD, data), classes), 'train')
+    assert (
+        "mmdet numbers the labels in the file's order, so the names would go to the wrong "
+        "classes: set metainfo=dict(classes=('crazing', 'inclusion', 'patches', "
+        "'pitted_surface', 'rolled-in_scale', 'scratches'))."
+    ) in str(info.value)
+
+
+def test_a_subset_of_the_categories_is_allowed_and_the_dropped_boxes_counted(data, monkeypatch):
+    content = json.loads((data / 'annotations' / 'instances_train.json').read_text())
+    by_id = {c['id']: c['name'] for c in content['categories']}
+    counts = {}
+    for ann in content['annotations']:
+        if by_id[ann['category_id']] in ('scratches', 'crazing'):
+            counts[by_id[ann['category_id']]] = counts.get(by_id[ann['category_id']], 0) + 1
+    classes = ('inclusion', 'patches', 'pitted_surface', 'rolled-in_scale')
+    warnings = []
+    monkeypatch.setattr(preflight, 'print_log', lambda message, **kwargs: warnings.append(message))
+    check_data(with_classes(config(DEMO_MGD, data), classes), 'train')
+    assert counts and f'they will be ignored: {counts}' in warnings[0]
+    assert warnings[0].startswith('train_dataloader.dataset: ')
+
+
+def test_wrapped_dataset_is_checked(data):
+    cfg = config(DEMO_MGD, data)
+    cfg.train_dataloader.dataset = dict(
+        type='RepeatDataset', times=2, dataset=cfg.train_dataloader.dataset
+    )
+    (data / 'annotations' / 'instances_train.json').unlink()
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape('train_dataloader.dataset.dataset.ann_file: annotation file'),
+    ):
+        check_data(cfg, 'train')
+
+
+def test_resume_pointer_to_a_deleted_checkpoint(tmp_path):
+    cfg = Config(dict(work_dir=str(tmp_path), resume=True, load_from=None))
+    check_resume(cfg)  # no last_checkpoint: a fresh start, as mmengine does
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_3.pth'))
+    with pytest.raises(
+        FileNotFoundError, match=re.escape(f"names '{tmp_path}/epoch_3.pth', which does not exist")
+    ):
+        check_resume(cfg)
+    (tmp_path / 'epoch_3.pth').write_bytes(b'x')
+    check_resume(cfg)
+    cfg.load_from = str(tmp_path / 'epoch_9.pth')
+    with pytest.raises(FileNotFoundError, match="--resume: checkpoint '.*epoch_9.pth' does not"):
+        check_resume(cfg)
+
+
+# --- the tools run the checks (in-process: the same code path as the command line) ---------
+
+
+def run_tool(monkeypatch, tool: str, *args: str) -> None:
+    monkeypatch.setattr(sys, 'argv', [tool, *args])
+    runpy.run_path(str(REPO_TOOLS / tool), run_name='__main__')
+
+
+def test_train_refuses_a_typo_and_allow_new_keys_lets_it_through(monkeypatch, tmp_path):
+    args = [
+        str(DEMO_MGD),
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        *[f'{k}={v}' for k, v in data_options(tmp_path / 'none').items()],
+        'model.teacher_ckp=teacher.pth',
+    ]
+    with pytest.raises(ValueError, match="did you mean 'model.teacher_ckpt'"):
+        run_tool(monkeypatch, 'train.py', *args)
+    # with the flag the key passes; the data check then stops the run before the Runner
+    with pytest.raises(FileNotFoundError, match='the config names data that is not there'):
+        run_tool(monkeypatch, 'train.py', *args, '--allow-new-keys')
+    assert not list(tmp_path.iterdir())  # nothing was built or written
+
+
+def test_test_tool_checks_the_test_data(monkeypatch, tmp_path):
+    args = [
+        str(DEMO_MGD),
+        str(tmp_path / 'ckpt.pth'),
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        *[f'{k}={v}' for k, v in data_options(tmp_path / 'none').items()],
+    ]
+    with pytest.raises(FileNotFoundError, match='test_dataloader.dataset.ann_file'):
+        run_tool(monkeypatch, 'test.py', *args)
+
+
+def test_training_without_teacher_checkpoint_is_refused():
+    from mmengine.config import Config
+
+    from mgd.utils.preflight import check_teacher_ckpt
+
+    cfg = Config(dict(model=dict(type='mmrazor.MGDDistill', teacher=dict(), teacher_ckpt=None)))
+    with pytest.raises(ValueError, match=r'model\.teacher_ckpt is not set.*--cfg-options'):
+        check_teacher_ckpt(cfg)
+    cfg.model.teacher_ckpt = 'teacher.pth'
+    check_teacher_ckpt(cfg)  # set: fine
+    check_teacher_ckpt(Config(dict(model=dict(type='RetinaNet'))))  # no teacher: fine
+    cfg.model.teacher_ckpt = None
+    cfg.resume = True
+    check_teacher_ckpt(cfg)  # the resumed checkpoint holds the teacher
+
+
+def test_empty_or_corrupt_images_are_named_before_training(data):
+    (data / 'images' / 'train_0001.jpg').write_bytes(b'')
+    (data / 'images' / 'train_0003.jpg').write_bytes(b'<html>not found</html>')
+    (data / 'images' / 'val_0002.jpg').unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        check_data(config(DEMO_MGD, data), 'train')
+    message = str(info.value)
+    assert 'train_dataloader.dataset: 2 of the 8 images that' in message
+    assert f"'{data}/images/train_0001.jpg' is empty (0 bytes)" in message
+    assert f"'{data}/images/train_0003.jpg' is not a readable image (UnidentifiedImageError)" in (
+        message
+    )
+    assert 'val_dataloader.dataset: 1 of the 4 images' in message
+    assert f"'{data}/images/val_0002.jpg' does not exist" in message
+
+
+def test_unwritable_work_dir_names_the_flag(tmp_path):
+    from mgd.utils.preflight import check_work_dir
+
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    with pytest.raises(PermissionError) as info:
+        check_work_dir(Config(dict(work_dir=str(blocker / 'run'))))
+    assert f"--work-dir '{blocker}/run' cannot be created or written" in str(info.value)
+    assert 'pass a folder you can write with --work-dir DIR' in str(info.value)
+    check_work_dir(Config(dict(work_dir=str(tmp_path / 'new' / 'run'))))
+    assert (tmp_path / 'new' / 'run').is_dir()

@@ -49,9 +49,9 @@ def _teacher_part(teacher: nn.Module, source: str) -> str:
     return parts[0]
 
 
-def _check_method_source(where: str, source: str, which: str, model: nn.Module) -> None:
+def _check_method_source(where: str, source: str, which: str, model: nn.Module) -> list[str]:
     """A method recorder records ``package.module.Class.method`` calls: the model must hold
-    a module of that class, or the recorder stays empty."""
+    a module of that class, or the recorder stays empty. Returns the names of those modules."""
     module_path, _, rest = source.rpartition('.')
     module_path, _, class_name = module_path.rpartition('.')
     try:
@@ -61,12 +61,25 @@ def _check_method_source(where: str, source: str, which: str, model: nn.Module) 
             f'{where}: source {source!r} is not a method of an importable class '
             "(write it as 'package.module.Class.method')."
         ) from None
-    if not any(isinstance(module, cls) for module in model.modules()):
+    method = rest
+    instances = [(n, m) for n, m in model.named_modules() if isinstance(m, cls)]
+    # a subclass that overrides the method (mmyolo's RTMDetHead is a YOLOv5Head) never calls it
+    found = [
+        n for n, m in instances if getattr(type(m), method, None) is getattr(cls, method, None)
+    ]
+    if instances and not found:
+        overriding = sorted({type(m).__name__ for _, m in instances})
+        raise ValueError(
+            f'{where}: source {source!r} is never called: the {which} has {overriding}, which '
+            f'override {method}. Name the method of its own class.'
+        )
+    if not found:
         classes = sorted({type(m).__name__ for m in model.children()})
         raise ValueError(
             f'{where}: source {source!r} is never called: the {which} has no {class_name} '
             f'(its top-level modules are {classes}). Name the forward of its head class.'
         )
+    return found
 
 
 def check_recorder_sources(
@@ -94,7 +107,15 @@ def check_recorder_sources(
                 continue
             where = f'model.distiller.{key}.{name}'
             if kind == 'method':
-                _check_method_source(where, source, which, model)
+                found = _check_method_source(where, source, which, model)
+                if which == 'teacher' and teacher_runs == 'extract_feat':
+                    found = [n for n in found if _teacher_part(teacher, n) in ('backbone', 'neck')]
+                    if not found:
+                        raise ValueError(
+                            f'{where}: source {source!r} is never run: with teacher_runs='
+                            "'extract_feat' the teacher runs only its backbone and neck. Set "
+                            "model.teacher_runs='tensor'."
+                        )
                 continue
             items = model.named_modules() if kind == 'module' else model.named_parameters()
             names = [n for n, _ in items if n]

@@ -153,7 +153,9 @@ def test_neu_det_yolov5_for_6_classes_at_192_px(name, widen, epochs):
     assert cfg.param_scheduler == retinanet.param_scheduler
     assert cfg.optim_wrapper == retinanet.optim_wrapper
     assert cfg.train_dataloader.batch_size == retinanet.train_dataloader.batch_size == 8
-    assert cfg.custom_hooks == retinanet.custom_hooks
+    ema, *ours = cfg.custom_hooks  # YOLOv5 evaluated with its weights' moving average
+    assert ours == retinanet.custom_hooks
+    assert (ema.type, ema.ema_type, ema.momentum) == ('EMAHook', 'ExpMomentumEMA', 0.002)
 
 
 @pytest.mark.parametrize('name', [NEU_TEACHER, NEU_STUDENT, *sorted(NEU_DISTILL)])
@@ -218,3 +220,42 @@ def test_neu_det_ignored_boxes_change_the_objectness_loss():
         data['data_samples'][0].ignored_instances = sample.ignored_instances[:0]
         dropped = model(**data, mode='loss')
     assert float(ignored['loss_obj']) != pytest.approx(float(dropped['loss_obj']))
+
+
+def _with_distiller(name: str) -> Config:
+    return offline_config(NEU_DET / name)
+
+
+def test_yolov5_output_kd_without_the_teachers_head_is_refused():
+    cfg = _with_distiller('kd-yolov5_yolov5_s_yolov5_n_scratch_neu_det.py')
+    cfg.model.teacher_runs = 'extract_feat'
+    with pytest.raises(ValueError) as info:
+        build_model(cfg)
+    message = str(info.value)
+    assert 'model.distiller.teacher_recorders.head_outputs' in message
+    assert "teacher_runs='tensor'" in message
+
+
+def test_yolov5_output_kd_on_a_head_that_is_not_yolov5s_is_refused():
+    """RTMDet's head never calls YOLOv5Head.forward: the error names the class and the model."""
+    from mgd.models import yolov5_kd_distiller
+
+    cfg = offline_config(COCO / 'mgd_rtmdet_s_rtmdet_tiny_300e_coco.py')
+    head = _with_distiller(NEU_STUDENT).model.bbox_head
+    cfg.model.teacher_runs = 'tensor'
+    cfg.model.distiller.merge(yolov5_kd_distiller(head))
+    with pytest.raises(ValueError) as info:
+        build_model(cfg)
+    message = str(info.value)
+    assert 'model.distiller.student_recorders.head_outputs' in message
+    assert "never called: the student has ['RTMDetHead'], which override forward" in message
+
+
+def test_mgd_on_a_neck_that_does_not_exist_is_refused():
+    cfg = _with_distiller('mgd_yolov5_s_yolov5_n_scratch_neu_det.py')
+    cfg.model.distiller.student_recorders.feats.source = 'necks'
+    with pytest.raises(ValueError) as info:
+        build_model(cfg)
+    message = str(info.value)
+    assert "source 'necks' is not a module of the student (YOLODetector)" in message
+    assert "'neck'" in message  # the closest name

@@ -185,7 +185,7 @@ TRAINING_CONFIGS = [
 def test_every_config_saves_crash_safe_checkpoints_with_the_rng_state(config):
     cfg = Config.fromfile(str(config))
     assert cfg.default_hooks.checkpoint.type == 'mgd.AtomicCheckpointHook'
-    # after the stock config's own hooks (mmyolo's EMA, ...: tests/test_configs/test_yolo_configs.py)
+    # after the stock config's own hooks (mmyolo's EMA...: test_yolo_configs.py)
     ours = [h['type'] for h in cfg.custom_hooks if h['type'].startswith('mgd.')]
     assert ours == ['mgd.RNGStateHook', 'mgd.FiniteLossHook']
     assert [h['type'] for h in cfg.custom_hooks][-2:] == ours

@@ -146,7 +146,9 @@ def build_model(cfg, device):
         model.init_weights()
     finally:
         logger.setLevel(level)
-    return revert_sync_batchnorm(model).to(device).train()  # the Runner's, single process
+    model = revert_sync_batchnorm(model).to(device)  # the Runner's, single process
+    model.train()  # not chained: mmrazor's SingleTeacherDistill.train returns None
+    return model
 
 
 def first_lr_factor(cfg) -> float:
@@ -294,6 +296,10 @@ def check_config(path: Path, args) -> bool:
         size = tuple(args.size or (TINY_SIZE[task] if args.tiny else train_input_size(cfg)))
         batch_size = args.batch_size or (2 if args.tiny else cfg.train_dataloader.batch_size)
         batch = synthetic_batch(task, batch_size, size, num_classes_of(student), GT_PER_IMAGE)
+        # mmyolo's "fast" configs collate with yolov5_collate in training only
+        val_batch = batch
+        if task == 'yolo':
+            val_batch = synthetic_batch('detection', batch_size, size, num_classes_of(student))
         torch.manual_seed(0)
         model = build_model(cfg, args.device)
         print(f'{name}: batch {batch_size}x3x{size[0]}x{size[1]}', flush=True)
@@ -307,7 +313,7 @@ def check_config(path: Path, args) -> bool:
             label = ('amp-fp16' if args.device == 'cuda' else 'amp-bf16') if amp else 'fp32'
             print(f'  {label:9s}{report}', flush=True)
         model.load_state_dict(initial)
-        print(f'  {"val":9s}{val_forward(model, batch, args)}', flush=True)
+        print(f'  {"val":9s}{val_forward(model, val_batch, args)}', flush=True)
         print(f'  OK in {time.perf_counter() - start:.1f} s', flush=True)
         return True
     except Exception as err:  # report, then go on with the next config

@@ -11,12 +11,12 @@ import os.path as osp
 
 import torch
 
-from mgd import compat
+from mgd.compat import stack
 from mgd.utils.checkpoint import load_from_local
 from mgd.utils.distill_config import distill_to_student
 from mgd.utils.fileio import write_atomically
 
-compat.allow_mmengine_checkpoints()  # lets the weights-only loader read mmengine's checkpoints
+stack.allow_mmengine_checkpoints()  # lets the weights-only loader read mmengine's checkpoints
 
 
 def main():

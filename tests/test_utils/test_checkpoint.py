@@ -143,7 +143,7 @@ def test_checkpoint_that_leaves_most_of_the_teacher_random_is_refused(tmp_path):
 
 
 def test_checkpoint_missing_a_few_tensors_loads_with_a_warning(tmp_path, monkeypatch):
-    import mgd.models.algorithms.mgd_distill as module
+    import mgd.models.algorithms.teacher as module
 
     warnings = []
     monkeypatch.setattr(module, 'print_log', lambda msg, **kw: warnings.append(msg))

@@ -6,6 +6,7 @@ file's folder on ``sys.path``; ``tests/`` has no ``__init__.py``).
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import torch
@@ -20,6 +21,18 @@ from mgd.utils.distill_config import evaluated_model, is_distillation
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
+
+
+def run_tool(*cmd: str) -> str:
+    """Runs a command in the repository root as a user would; asserts it succeeded and
+    returns its standard output (the failure shows the tail of both streams)."""
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert (
+        result.returncode == 0
+    ), f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
+    return result.stdout
+
+
 DEMO_MGD = CONFIGS / 'demo' / 'mgd_fpn_retina_r18-w32_retina_r18-w16_demo.py'
 DEMO_STUDENT = CONFIGS / 'demo' / 'retinanet_r18-w16_demo.py'
 DEMO_TEACHER = CONFIGS / 'demo' / 'retinanet_r18-w32_demo.py'

@@ -4,7 +4,6 @@
 import json
 import os.path as osp
 import re
-import subprocess
 import sys
 
 import pytest
@@ -13,17 +12,10 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import find_latest_checkpoint
 from mmrazor.registry import MODELS
+from utils import run_tool as run
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDENT_CONFIG = osp.join(ROOT, 'configs/demo/retinanet_r18-w16_demo.py')
-
-
-def run(*cmd: str) -> str:
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert (
-        result.returncode == 0
-    ), f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
-    return result.stdout
 
 
 @pytest.fixture(scope='module')

@@ -7,24 +7,15 @@ import json
 import os
 import os.path as osp
 import re
-import subprocess
 import sys
 
 import pytest
 import torch
 from mmengine.runner import find_latest_checkpoint
+from utils import run_tool as run
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDENT_CONFIG = 'configs/neu_det/yolov5_n_scratch_neu_det.py'
 ROWS = ['teacher', 'baseline', 'mgd', 'kd', 'mgd_kd']
-
-
-def run(*cmd: str) -> str:
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert (
-        result.returncode == 0
-    ), f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
-    return result.stdout
 
 
 @pytest.fixture(scope='module')

@@ -1,21 +1,29 @@
 """MGD end to end: a teacher, baseline students and MGD students, trained, tested and compared.
 
-Two data sets, one command:
+Three data sets, one command:
 
 * ``python tools/demo.py`` (``make demo``): the embedded synthetic NEU-DET look-alike, made by
   tools/misc/make_demo_data.py unless it is there. CPU, no download, about 10 minutes.
 * ``python tools/demo.py --neu-det PATH [--seeds 3]``: the real NEU-DET (VOC XML + images, as
   distributed), converted by tools/dataset_converters/neu_det_to_coco.py, small RetinaNets
   trained from scratch (configs/neu_det/*_scratch_neu_det.py).
+* ``python tools/demo.py --data PATH``: your own detection data, a Pascal-VOC folder (converted
+  into data/NAME/, keeping its ImageSets/Main split or --split-file) or a COCO layout
+  (PATH/annotations/instances_{train,val[,test]}.json, PATH/images/). The NEU-DET recipe (or
+  ``--recipe pretrained``: RetinaNet R101 -> R50 from COCO checkpoints, configs/own_data/) adapted
+  to the data: classes, an input size chosen from the boxes' sizes, anchors fitted to their
+  shapes; the adapted configs are written into WORK_DIR/configs/ (mgd/experiments/own_data.py).
 
 Runs (``ROW_seedK``): the teacher; then for each seed the baseline student, the MGD student
 (5 FPN levels, α 2e-5, λ 0.65, neck and head inherited) and the ablations that separate MGD's
-two parts: inheriting only (α = 0) and, with --neu-det, the MGD loss without inheriting, and
-MGD + output KD on the head's class scores (``mgd_kd``, configs/neu_det/mgd-kd_*). Each
+two parts: inheriting only (α = 0) and, on real data, the MGD loss without inheriting, MGD
+without its mask (``mask_free``: λ = 0, the same generation block) and MGD + output KD on the
+head's class scores (``mgd_kd``, configs/neu_det/mgd-kd_*). Each
 run is tools/train.py (the synthetic demo's MGD rows: tools/dist_train.sh with 2 processes)
 and tools/test.py; a finished run is not trained (nor tested) again and a killed one resumes
 from its last checkpoint, so a killed experiment continues where it stopped. Writes
-WORK_DIR/results.{md,json} and WORK_DIR/analysis/.
+WORK_DIR/results.{md,json} and WORK_DIR/analysis/; the table ends with the verdict: MGD's gain
+over the baseline, mean ± std over the seeds, against the seed spread.
 ``--family yolov5`` runs the same experiment with mmyolo's YOLOv5 (configs/neu_det/yolov5_*
 and *_yolov5_s_yolov5_n_*: a YOLOv5-s teacher, YOLOv5-n students) on either data set, with
 the rows baseline, MGD (3 neck outputs, no inheriting: the student's neck and head are
@@ -24,10 +32,12 @@ narrower), YOLOv5's output distillation (``kd``) and MGD + output distillation (
 """
 
 import argparse
+import json
 import os
 import os.path as osp
 import sys
 import time
+from collections.abc import Sequence
 
 import torch
 from mmengine.config import Config
@@ -49,7 +59,7 @@ SETUPS = {
         teacher='configs/neu_det/retinanet_r18-w32_scratch_neu_det.py',
         student='configs/neu_det/retinanet_r18-w16_scratch_neu_det.py',
         mgd='configs/neu_det/mgd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py',
-        ablations=('inherit_only', 'mgd_without_inherit'),
+        ablations=('inherit_only', 'mgd_without_inherit', 'mask_free'),
         # rows with a config of their own: MGD + output KD on the head's class scores
         more=(
             (
@@ -70,9 +80,22 @@ SETUPS = {
         ),
         mgd_processes=1,
     ),
+    # --data PATH --recipe pretrained: COCO-pretrained RetinaNets, for a GPU
+    'pretrained': dict(
+        teacher='configs/own_data/retinanet_r101_fpn_36e_own_data.py',
+        student='configs/own_data/retinanet_r50_fpn_36e_own_data.py',
+        mgd='configs/own_data/mgd_fpn_retina_r101_retina_r50_36e_own_data.py',
+        ablations=('inherit_only', 'mgd_without_inherit', 'mask_free'),
+        mgd_processes=1,
+    ),
 }
-ALPHA_ZERO = [f'model.distiller.distill_losses.loss_mgd_neck{i}.alpha_mgd=0' for i in range(5)]
-ABLATIONS = {'inherit_only': ALPHA_ZERO, 'mgd_without_inherit': ['model.inherit=[]']}
+SCRATCH = dict(retinanet='neu_det', yolov5='yolov5')  # --data's from-scratch recipe per family
+# ablation -> (MGD loss setting for every level, other options)
+ABLATIONS = {
+    'inherit_only': ('alpha_mgd=0', []),
+    'mgd_without_inherit': (None, ['model.inherit=[]']),
+    'mask_free': ('lambda_mgd=0', []),
+}
 # Relative cost of one epoch (the student's = 1), for the time estimate.
 COST = dict(
     teacher=2.0,
@@ -80,21 +103,40 @@ COST = dict(
     mgd=1.5,
     inherit_only=1.5,
     mgd_without_inherit=1.5,
+    mask_free=1.5,
     kd=1.6,
     mgd_kd=1.7,
 )
 
 
-def plan(setup: dict, seeds: int) -> list[dict]:
+def ablation_options(row: str, config: str) -> list[str]:
+    """``--cfg-options`` of an ablation of the MGD config ``config`` (every MGD loss)."""
+    setting, options = ABLATIONS[row]
+    if setting is None:
+        return options
+    losses = Config.fromfile(osp.join(ROOT, config)).model.distiller.distill_losses
+    keys = [f'model.distiller.distill_losses.{name}' for name in losses if 'mgd' in name]
+    return [*(f'{key}.{setting}' for key in keys), *options]
+
+
+def row_names(setup: dict) -> list[str]:
+    """The student rows of a setup, in order."""
+    more = [row for row, _ in setup.get('more', ())]
+    return ['baseline', 'mgd', *setup['ablations'], *more]
+
+
+def plan(setup: dict, seeds: int, only: Sequence[str] | None = None) -> list[dict]:
     """The runs, in order: ``dict(name, row, config, seed, options)``, named ``ROW_seedK``.
-    Seed 0 of every row comes first, so that a partial run already separates MGD's two parts."""
+    Seed 0 of every row comes first, so that a partial run already separates MGD's two parts.
+    ``only``: the student rows to run (the teacher always runs)."""
     runs = [dict(name='teacher', row='teacher', config=setup['teacher'], seed=0, options=[])]
     rows = [
         ('baseline', setup['student'], []),
         ('mgd', setup['mgd'], []),
-        *((row, setup['mgd'], ABLATIONS[row]) for row in setup['ablations']),
+        *((row, setup['mgd'], ablation_options(row, setup['mgd'])) for row in setup['ablations']),
         *((row, config, []) for row, config in setup.get('more', ())),
     ]
+    rows = [r for r in rows if only is None or r[0] in only]
     for seed in range(seeds):
         for row, config, options in rows:
             name = f'{row}_seed{seed}'
@@ -141,11 +183,81 @@ def prepare_data(args, work_dir: str) -> str:
     return data_root
 
 
+def own_data_setup(args, work_dir: str, on_gpu: bool) -> dict:
+    """``--data PATH``: the data in the COCO layout, the input chosen for it, and the recipe's
+    configs adapted to both, written into ``work_dir/configs/``."""
+    from mgd.datasets.converters.cli import check_classes, read_classes_file
+    from mgd.experiments.own_data import choose_input, prepare_data, write_configs
+
+    classes = args.classes
+    if args.classes_file:
+        classes = read_classes_file(args.classes_file)
+    if classes:
+        check_classes(classes, '--classes-file' if args.classes_file else '--classes')
+    name = osp.basename(osp.normpath(args.data))
+    data_root = osp.abspath(args.data_root or osp.join('data', name))
+    print(f'>> data: {args.data}', flush=True)
+    spec = prepare_data(args.data, data_root, classes, args.split_file)
+    train_file = osp.join(spec.data_root, 'annotations', 'instances_train.json')
+    family = 'yolov5' if args.family == 'yolov5' else 'retinanet'
+    spec.size, spec.ratios, spec.yolo_anchors, notes = choose_input(
+        train_file, family, 'cuda' if on_gpu else 'cpu', args.image_size
+    )
+    if family == 'retinanet':
+        spec.yolo_anchors = []
+    else:
+        spec.ratios = []
+    spec.notes += notes
+    for note in spec.notes:
+        print('   ' + note.replace('\n', '\n   '), flush=True)
+    recipe = SETUPS[{'pretrained': 'pretrained'}.get(args.recipe, SCRATCH[args.family])]
+    configs = {'teacher': recipe['teacher'], 'student': recipe['student'], 'mgd': recipe['mgd']}
+    configs |= dict(recipe.get('more', ()))
+    header = [
+        f'data_root {spec.data_root}, classes {list(spec.classes)}, input {spec.size} px',
+        f'anchors: {spec.ratios or spec.yolo_anchors}',
+    ]
+    written = write_configs(configs, spec, osp.join(work_dir, 'configs'), ROOT, header)
+    print(
+        f'>> configs: {osp.relpath(osp.join(work_dir, "configs"), ROOT)}/'
+        f'{{{",".join(written)}}}.py',
+        flush=True,
+    )
+    more = tuple((row, written[row]) for row, _ in recipe.get('more', ()))
+    return dict(
+        recipe,
+        teacher=written['teacher'],
+        student=written['student'],
+        mgd=written['mgd'],
+        more=more,
+        splits=spec.splits,
+        classes=spec.classes,
+        size=spec.size,
+        data_root=spec.data_root,
+    )
+
+
+def preset_setup(args) -> dict:
+    """The synthetic demo and real NEU-DET: their configs as they are."""
+    from mgd.datasets.metainfo import NEU_DET_CLASSES
+
+    setup = SETUPS['yolov5' if args.family == 'yolov5' else 'neu_det' if args.neu_det else 'demo']
+    pipeline = Config.fromfile(osp.join(ROOT, setup['student'])).test_dataloader.dataset.pipeline
+    size = max(next(t['scale'] for t in pipeline if t['type'] == 'Resize'))
+    # the synthetic set has no test split
+    splits = ('val', 'test') if args.neu_det else ('val',)
+    return dict(setup, splits=splits, classes=NEU_DET_CLASSES, size=size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument('--neu-det', metavar='PATH', help='real NEU-DET (ANNOTATIONS/, IMAGES/)')
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument('--neu-det', metavar='PATH', help='real NEU-DET (ANNOTATIONS/, IMAGES/)')
+    source.add_argument(
+        '--data', metavar='PATH', help='your own data: a VOC folder or a COCO layout'
+    )
     parser.add_argument(
         '--family', choices=['retinanet', 'yolov5'], default='retinanet', help='the detectors'
     )
@@ -153,37 +265,96 @@ def main() -> None:
     parser.add_argument('--device', choices=['cpu', 'cuda'], default=None, help='default: any GPU')
     parser.add_argument(
         '--work-dir',
-        help='default work_dirs/{demo,neu_det_scratch}, with --family yolov5 '
-        'work_dirs/{demo,neu_det}_yolov5',
+        help='default work_dirs/{demo,neu_det_scratch,NAME}, with --family yolov5 '
+        "work_dirs/{demo,neu_det,NAME}_yolov5 (NAME: the --data folder's)",
     )
-    parser.add_argument('--data-root', default=None, help='where the COCO-format data goes')
+    parser.add_argument(
+        '--data-root', default=None, help='where the COCO-format data goes (default data/NAME)'
+    )
     parser.add_argument('--epochs', type=int, default=None, help="override every run's epochs")
-    parser.add_argument('--quick', action='store_true', help='tiny data and 1 epoch (tests)')
+    parser.add_argument('--quick', action='store_true', help='1 epoch (and tiny demo data): tests')
+    parser.add_argument(
+        '--rows',
+        nargs='+',
+        metavar='ROW',
+        help='only these student rows (the teacher always runs), e.g. --rows baseline mgd; '
+        'default: all (baseline, mgd, the ablations, the output-KD rows)',
+    )
+    own = parser.add_argument_group('with --data')
+    classes = own.add_mutually_exclusive_group()
+    classes.add_argument('--classes', nargs='+', metavar='NAME', help='the class names, in order')
+    classes.add_argument('--classes-file', metavar='FILE', help='one class name a line')
+    own.add_argument(
+        '--split-file',
+        metavar='FILE',
+        help='keep this split: "image_id split" a line (default: the VOC folder\'s '
+        'ImageSets/Main lists, else random 7:2:1)',
+    )
+    own.add_argument('--image-size', type=int, help='input size in px (default: from the boxes)')
+    own.add_argument(
+        '--recipe',
+        choices=['scratch', 'pretrained'],
+        default='scratch',
+        help='scratch: the NEU-DET CPU recipe; pretrained: RetinaNet R101 -> R50 from COCO '
+        'checkpoints (configs/own_data/, a GPU)',
+    )
     args = parser.parse_args()
+    if not args.data:
+        for flag in ('classes', 'classes_file', 'split_file', 'image_size'):
+            if getattr(args, flag):
+                parser.error(f'--{flag.replace("_", "-")} needs --data PATH')
+        if args.recipe != 'scratch':
+            parser.error('--recipe needs --data PATH')
+    elif args.recipe == 'pretrained' and args.family != 'retinanet':
+        parser.error('--recipe pretrained is a RetinaNet recipe: leave out --family yolov5')
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f'--seeds must be at least 1, got {args.seeds}')
+    for flag in ('neu_det', 'data', 'data_root', 'work_dir', 'classes_file', 'split_file'):
+        if getattr(args, flag):  # the paths as given, before the command moves to the repository
+            setattr(args, flag, osp.abspath(getattr(args, flag)))
 
-    if args.family == 'yolov5':
-        setup = SETUPS['yolov5']
+    if args.data:
+        name = osp.basename(osp.normpath(args.data))
+        suffix = '_yolov5' * (args.family == 'yolov5') + '_pretrained' * (
+            args.recipe == 'pretrained'
+        )
+        default_dir = f'work_dirs/{name}{suffix}'
+    elif args.family == 'yolov5':
         default_dir = 'work_dirs/neu_det_yolov5' if args.neu_det else 'work_dirs/demo_yolov5'
     else:
-        setup = SETUPS['neu_det' if args.neu_det else 'demo']
         default_dir = 'work_dirs/neu_det_scratch' if args.neu_det else 'work_dirs/demo'
-    # the synthetic set has no test split
-    setup = dict(setup, splits=('val', 'test') if args.neu_det else ('val',))
-    seeds = args.seeds or (3 if args.neu_det else 1)
+    real = bool(args.neu_det or args.data)
+    seeds = args.seeds or (3 if real else 1)
     work_dir = osp.abspath(args.work_dir or default_dir)
-    os.chdir(ROOT)  # configs and tools are named relative to the repository
     os.makedirs(work_dir, exist_ok=True)
     env = dict(os.environ)
     if args.device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
     on_gpu = args.device != 'cpu' and torch.cuda.is_available()
-    data_root = prepare_data(args, work_dir)
+    if args.data:
+        try:
+            setup = own_data_setup(args, work_dir, on_gpu)
+        except (OSError, ValueError) as err:  # VOCError is a ValueError
+            sys.exit(f'error: {err}\nnothing was trained.')
+        os.chdir(ROOT)  # configs and tools are named relative to the repository
+        data_root = setup['data_root']
+    else:
+        setup = preset_setup(args)
+        os.chdir(ROOT)
+        data_root = prepare_data(args, work_dir)
     epochs = 1 if args.quick else args.epochs
     common = data_options(data_root, setup['splits'])
     if epochs:
         common += [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
 
-    runs = plan(setup, seeds)
+    if args.rows:
+        unknown = sorted(set(args.rows) - set(row_names(setup)))
+        if unknown or 'baseline' not in args.rows:
+            parser.error(
+                f'--rows: {"unknown " + ", ".join(unknown) if unknown else "baseline is needed"}'
+                f' (rows of this experiment: {", ".join(row_names(setup))}; baseline is needed)'
+            )
+    runs = plan(setup, seeds, args.rows)
     cost = {r['name']: COST[r['row']] * epochs_of(r['config'], epochs) for r in runs}
     start, done_cost = time.time(), 0.0  # the cost of the runs trained by this launch
     metrics: dict[str, dict] = {}
@@ -242,18 +413,19 @@ def report(args, setup, runs, metrics, work_dir, data_root, seconds) -> None:
     """Prints and writes the results table, then the attention maps, curves and complexity."""
     from mgd.analysis import demo_report
     from mgd.analysis.complexity import measure
-    from mgd.datasets.metainfo import NEU_DET_CLASSES
     from mgd.experiments.tables import (
         COLUMNS,
         class_columns,
         markdown_table,
         summarize,
+        verdict,
         write_results,
     )
 
     rows = list(dict.fromkeys(r['row'] for r in runs))
     configs = {'teacher': setup['teacher'], 'student': setup['student']}
-    sizes = measure(configs, (3, 256, 256), 'cpu', runs=0 if args.quick else 20)
+    shape = (3, setup['size'], setup['size'])
+    sizes = measure(configs, shape, 'cpu', runs=0 if args.quick else 20)
     size = {c.name: c for c in sizes}
     extra = {
         row: {
@@ -265,13 +437,16 @@ def report(args, setup, runs, metrics, work_dir, data_root, seconds) -> None:
     text, summaries = [], {}
     for split in setup['splits']:
         by_row = {row: [metrics[r['name']][split] for r in runs if r['row'] == row] for row in rows}
-        columns = [*COLUMNS, *class_columns(NEU_DET_CLASSES)]
+        columns = [*COLUMNS, *class_columns(setup['classes'])]
         summary = summaries[split] = summarize(by_row, columns)
         text.append(f'{split} split, bbox AP in % (mean ± sample std over seeds):\n')
         text.append(markdown_table(summary, [c for c, _ in COLUMNS], extra, ['params', 'CPU ms']))
         text.append(f'\nper-class AP, {split} split:\n')
-        text.append(markdown_table(summary, list(NEU_DET_CLASSES)))
+        text.append(markdown_table(summary, list(setup['classes'])))
         text.append('\n')
+    split = setup['splits'][-1]  # test, where there is one
+    by_row = {row: [metrics[r['name']][split] for r in runs if r['row'] == row] for row in rows}
+    text.append('\n'.join(verdict(by_row, split)) + '\n')
     table = ''.join(text)
     path = write_results(work_dir, table, metrics, summaries, seconds, data_root=data_root)
     print('\n' + table + f'written to {osp.relpath(path, ROOT)}')
@@ -281,8 +456,8 @@ def report(args, setup, runs, metrics, work_dir, data_root, seconds) -> None:
     names = list(dict.fromkeys(next(r['name'] for r in runs if r['row'] == row) for row in rows))
     model_configs = {n: next(r['config'] for r in runs if r['name'] == n) for n in names}
     checkpoints = {n: find_latest_checkpoint(osp.join(work_dir, n)) for n in names}
-    image_dir = osp.join(data_root, 'images')
-    image = osp.join(image_dir, sorted(os.listdir(image_dir))[0])
+    with open(osp.join(data_root, 'annotations', 'instances_val.json')) as f:
+        image = osp.join(data_root, 'images', json.load(f)['images'][0]['file_name'])
     for what, path in demo_report(
         work_dir, model_configs, checkpoints, image, latency_runs=0 if args.quick else 20
     ).items():

@@ -7,7 +7,13 @@ from mmengine.runner import Runner
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.config import add_common_arguments, apply_train_options, load_config
 from mgd.utils.launch import setup_launcher
-from mgd.utils.preflight import check_data, check_resume, check_teacher_ckpt, check_work_dir
+from mgd.utils.preflight import (
+    check_data,
+    check_downloads,
+    check_resume,
+    check_teacher_ckpt,
+    check_work_dir,
+)
 
 
 def parse_args():
@@ -31,6 +37,7 @@ def main():
     check_data(cfg, 'train')
     check_resume(cfg)
     check_teacher_ckpt(cfg)
+    check_downloads(cfg)
     setup_launcher(cfg, args.launcher)
     Runner.from_cfg(cfg).train()
 

@@ -81,6 +81,66 @@ def markdown_table(
     return '\n'.join(lines) + '\n'
 
 
+TEACHER_MARGIN = 3.0  # mAP points: below it, the teacher is not clearly stronger
+
+
+def verdict(
+    by_row: Mapping[str, Sequence[Mapping]],
+    split: str,
+    key: str = 'coco/bbox_mAP',
+    row: str = 'mgd',
+) -> list[str]:
+    """The reading of a table: is the teacher clearly stronger than the baseline (by
+    ``TEACHER_MARGIN``), and MGD's gain over the baseline, per seed (row ``row`` minus
+    ``baseline`` with the same seed), mean ± sample std, against the seed spread (the larger
+    sample std of the two rows).
+
+    Args:
+        by_row: row name -> the metrics of each of its runs, in seed order.
+        split: the split's name, for the text.
+        key: the metric.
+        row: the distilled row.
+    """
+    values = {
+        name: [100 * m[key] for m in runs if math.isfinite(m.get(key, math.nan))]
+        for name, runs in by_row.items()
+    }
+    teacher, baseline, distilled = (values.get(k, []) for k in ('teacher', 'baseline', row))
+    lines = []
+    if teacher and baseline:
+        gap = teacher[0] - statistics.fmean(baseline)
+        if gap < TEACHER_MARGIN:
+            lines.append(
+                f'teacher - baseline: {gap:+.1f} mAP ({split}): the teacher is not clearly '
+                f'stronger than the baseline (< {TEACHER_MARGIN:g}), so this run does not test '
+                'distillation: give the teacher more epochs, width or input size'
+            )
+        else:
+            lines.append(f'teacher - baseline: {gap:+.1f} mAP ({split}): clearly stronger')
+    gains = [d - b for d, b in zip(distilled, baseline)]
+    if not gains:
+        return [*lines, f'verdict ({split}): no {row} and baseline results to compare']
+    mean = statistics.fmean(gains)
+    if len(gains) == 1:
+        return [
+            *lines,
+            f'verdict ({split}): {row} - baseline {mean:+.1f} mAP, one seed: no seed spread to '
+            'compare with (--seeds 3)',
+        ]
+    spread = max(statistics.stdev(baseline), statistics.stdev(distilled))
+    if mean > spread:
+        reading = 'larger than the seed spread: MGD helps here'
+    elif mean < -spread:
+        reading = 'a loss larger than the seed spread: MGD hurts here'
+    else:
+        reading = 'within the seed spread: no clear effect'
+    return [
+        *lines,
+        f'verdict ({split}): {row} - baseline {mean:+.1f} ± {statistics.stdev(gains):.1f} mAP '
+        f'over {len(gains)} seeds; seed spread (sample std) {spread:.1f}: {reading}',
+    ]
+
+
 def write_results(
     work_dir: str, table: str, runs: Mapping, summary: Mapping, seconds: float, **info
 ) -> str:

@@ -182,7 +182,7 @@ def restore_folder(folder: str) -> None:
             return
 
 
-def write_folder_atomically(folder: str, contents: Mapping[str, str | bytes]) -> None:
+def write_folder_atomically(folder: str, contents: Mapping[str, str | bytes | None]) -> None:
     """Writes files into ``folder`` as one unit: a reader sees all old or all new, never a mix.
 
     The files are written into a new hidden sibling folder (``.FOLDER.*.tmp``, same file
@@ -200,7 +200,8 @@ def write_folder_atomically(folder: str, contents: Mapping[str, str | bytes]) ->
 
     Args:
         folder: the folder to (re)place, created with its parents if needed.
-        contents: file name (no sub-folders) -> text or bytes.
+        contents: file name (no sub-folders) -> text or bytes; ``None`` removes the file (in
+            the same swap).
     """
     for name in contents:
         if not name or osp.basename(name) != name or name in ('.', '..'):
@@ -221,7 +222,8 @@ def write_folder_atomically(folder: str, contents: Mapping[str, str | bytes]) ->
         else:
             os.chmod(temp, 0o777 & ~umask)
         for file_name, data in contents.items():
-            _write_file(osp.join(temp, file_name), data, 0o666 & ~umask)
+            if data is not None:
+                _write_file(osp.join(temp, file_name), data, 0o666 & ~umask)
         _fsync_folder(temp)
         if not osp.isdir(folder):
             os.replace(temp, folder)

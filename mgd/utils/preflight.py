@@ -8,7 +8,9 @@
   ``num_classes``;
 * ``check_resume``: a ``last_checkpoint`` or ``--resume PATH`` naming a file that is gone;
 * ``check_teacher_ckpt``: a distillation config without a teacher checkpoint;
-* ``check_work_dir``: a ``--work-dir`` that cannot be created or written.
+* ``check_work_dir``: a ``--work-dir`` that cannot be created or written;
+* ``check_downloads``: a ``load_from`` or ``Pretrained`` checkpoint URL that is neither cached
+  nor reachable (a machine without internet).
 
 Every check raises ``ValueError`` (``FileNotFoundError`` for files) with what to change.
 """
@@ -19,6 +21,8 @@ import json
 import os
 import os.path as osp
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 
 from mmengine.config import Config
@@ -29,7 +33,7 @@ from PIL import Image
 from mgd.utils.checkpoint import is_url
 from mgd.utils.distill_config import evaluated_model, teacher_ckpt_keys
 
-__all__ = ['check_data', 'check_resume', 'check_teacher_ckpt', 'check_work_dir']
+__all__ = ['check_data', 'check_downloads', 'check_resume', 'check_teacher_ckpt', 'check_work_dir']
 
 # JSON annotation files up to this size are parsed to see whether they hold any image.
 MAX_PARSED_ANNOTATION_BYTES = 50 * 2**20
@@ -350,3 +354,57 @@ def check_resume(cfg: Config) -> None:
             'to resume from explicitly (--resume work_dir/epoch_N.pth), or delete '
             f'{pointer} to start from scratch.'
         )
+
+
+def _pretrained_urls(node: object, path: str) -> Iterator[tuple[str, str]]:
+    """``(key, url)`` of each ``init_cfg=dict(type='Pretrained', checkpoint=URL)`` in a model
+    config."""
+    if isinstance(node, Mapping):
+        init = node.get('init_cfg')
+        for i, item in enumerate(init if isinstance(init, list) else [init]):
+            if isinstance(item, Mapping) and item.get('type') == 'Pretrained':
+                where = f'{path}.init_cfg' + (f'.{i}' if isinstance(init, list) else '')
+                yield f'{where}.checkpoint', str(item.get('checkpoint'))
+        for key, value in node.items():
+            if key != 'init_cfg':
+                yield from _pretrained_urls(value, f'{path}.{key}')
+    elif isinstance(node, list | tuple):
+        for i, value in enumerate(node):
+            yield from _pretrained_urls(value, f'{path}.{i}')
+
+
+def _is_cached(url: str) -> bool:
+    """Whether torch's or mmengine's download cache holds ``url``'s file."""
+    import torch
+
+    name = osp.basename(urllib.parse.urlparse(url).path)
+    home = os.environ.get('TORCH_HOME') or osp.join(
+        os.environ.get('XDG_CACHE_HOME', osp.expanduser('~/.cache')), 'torch'
+    )
+    folders = (osp.join(torch.hub.get_dir(), 'checkpoints'), osp.join(home, 'checkpoints'))
+    return any(osp.isfile(osp.join(folder, name)) for folder in folders)
+
+
+def check_downloads(cfg: Config, timeout: float = 10.0) -> None:
+    """Checks that every checkpoint URL the run would download (``load_from``, the model's
+    ``Pretrained`` ``init_cfg``) is cached or reachable, before anything is built: offline,
+    mmengine fails with a bare ``URLError`` after the model is built, naming no key.
+
+    Raises:
+        ValueError: naming the key, the URL and how to pass a local file.
+    """
+    urls = [('load_from', str(cfg.get('load_from') or ''))]
+    urls += list(_pretrained_urls(cfg.get('model', {}), 'model'))
+    for key, url in urls:
+        if not url.startswith(('http://', 'https://')) or _is_cached(url):
+            continue
+        try:
+            request = urllib.request.Request(url, method='HEAD')
+            urllib.request.urlopen(request, timeout=timeout).close()
+        except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts
+            reason = getattr(err, 'reason', None) or err
+            raise ValueError(
+                f'{key} {url!r} cannot be downloaded ({reason}). Without network access, '
+                'download it on another machine and pass the file: --cfg-options '
+                f'{key}=/path/to/{osp.basename(urllib.parse.urlparse(url).path)}'
+            ) from None

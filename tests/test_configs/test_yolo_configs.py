@@ -125,7 +125,7 @@ def test_every_yolo_config_of_neu_det_is_tested_here():
 
 
 @pytest.mark.parametrize('name, widen, epochs', [(NEU_TEACHER, 0.5, 24), (NEU_STUDENT, 0.25, 12)])
-def test_neu_det_yolov5_for_6_classes_at_192_px(name, widen, epochs):
+def test_neu_det_yolov5_for_6_classes_at_160_px(name, widen, epochs):
     cfg = Config.fromfile(str(NEU_DET / name))
     retinanet = Config.fromfile(
         str(
@@ -139,15 +139,15 @@ def test_neu_det_yolov5_for_6_classes_at_192_px(name, widen, epochs):
     assert model.backbone.widen_factor == model.neck.widen_factor == widen
     assert model.bbox_head.head_module.widen_factor == widen
     assert model.backbone.deepen_factor == 0.33
-    # YOLOv5's gains, scaled for 6 classes and 192 px as mmyolo scales them for COCO at 640
+    # YOLOv5's gains, scaled for 6 classes and 160 px as mmyolo scales them for COCO at 640
     assert model.bbox_head.loss_cls.loss_weight == pytest.approx(0.5 * 6 / 80)
-    assert model.bbox_head.loss_obj.loss_weight == pytest.approx(1.0 * (192 / 640) ** 2)
+    assert model.bbox_head.loss_obj.loss_weight == pytest.approx(1.0 * (160 / 640) ** 2)
     assert model.bbox_head.loss_bbox.loss_weight == 0.05
     assert model.bbox_head.ignore_iof_thr == 0.5  # difficult boxes are ignored regions
     assert 'collate_fn' not in cfg.train_dataloader  # mmdet's: keeps the ignored boxes
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         resize = cfg[loader].dataset.pipeline[1 if loader != 'train_dataloader' else 2]
-        assert resize == dict(type='Resize', scale=(192, 192), keep_ratio=True)
+        assert resize == dict(type='Resize', scale=(160, 160), keep_ratio=True)
     # the RetinaNet run's schedule, optimizer, data and hooks
     assert cfg.train_cfg == retinanet.train_cfg and cfg.train_cfg.max_epochs == epochs
     assert cfg.param_scheduler == retinanet.param_scheduler

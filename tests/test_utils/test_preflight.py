@@ -288,3 +288,34 @@ def test_unwritable_work_dir_names_the_flag(tmp_path):
     assert 'pass a folder you can write with --work-dir DIR' in str(info.value)
     check_work_dir(Config(dict(work_dir=str(tmp_path / 'new' / 'run'))))
     assert (tmp_path / 'new' / 'run').is_dir()
+
+
+def test_an_unreachable_checkpoint_url_is_named_with_its_key(monkeypatch, tmp_path):
+    """Offline, ``load_from`` and ``Pretrained`` URLs stop the run before anything is built,
+    naming the key and the flag that passes a local file; a cached file is not downloaded."""
+    from mgd.utils.preflight import check_downloads
+
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    backbone = dict(init_cfg=dict(type='Pretrained', checkpoint='https://127.0.0.1:9/b.pth'))
+    cfg = Config(
+        dict(load_from='http://127.0.0.1:9/zoo/r50.pth', model=dict(backbone=backbone))
+    )  # port 9 (discard): nothing listens, the connection is refused at once
+    with pytest.raises(
+        ValueError,
+        match=r"load_from 'http://127.0.0.1:9/zoo/r50.pth' cannot be downloaded \(.*\)\. "
+        r'Without network access, .* --cfg-options load_from=/path/to/r50.pth$',
+    ):
+        check_downloads(cfg, timeout=5)
+    cache = tmp_path / 'torch' / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    (cache / 'r50.pth').write_bytes(b'')  # in torch's cache: the next URL is the problem
+    with pytest.raises(
+        ValueError,
+        match=r"^model.backbone.init_cfg.checkpoint 'https://127.0.0.1:9/b.pth' cannot be "
+        r'downloaded .* --cfg-options model.backbone.init_cfg.checkpoint=/path/to/b.pth$',
+    ):
+        check_downloads(cfg, timeout=5)
+    (tmp_path / 'torch' / 'checkpoints').mkdir()
+    (tmp_path / 'torch' / 'checkpoints' / 'b.pth').write_bytes(b'')  # mmengine's cache
+    check_downloads(cfg, timeout=5)
+    check_downloads(Config(dict(load_from='/local/file.pth', model=dict())))  # not a URL

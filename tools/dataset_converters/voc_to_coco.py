@@ -1,4 +1,4 @@
-"""Convert a Pascal-VOC data set (XML + images) to COCO JSON, split 7:2:1 per class.
+"""Convert a Pascal-VOC data set (XML + images) to COCO JSON, with its own split or 7:2:1.
 
 Examples::
 
@@ -12,6 +12,8 @@ OUT_DIR/images/ (--copy copies them). COCO category ids are 1..K in the order of
 list; a box whose <name> is not in it stops the conversion (all such names are listed, and
 nothing is written). The split is stratified by each image's most frequent box label (ties: the
 first in the class list; images without boxes form a group of their own), fixed by --seed.
+A split that comes with the data is kept: ImageSets/Main/{train,val,test,trainval}.txt, or
+--split-file FILE (one "image_id split" a line); val is carved from train when it has none.
 Boxes marked <difficult>1</difficult> become ignored regions (iscrowd=1); --keep-difficult
 keeps them as ordinary boxes. Details: mgd/datasets/converters/voc_convert.py.
 """

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from mgd.datasets.converters.neu_det import convert as convert_neu_det
 from mgd.datasets.converters.voc import UnknownClassesError, VOCError
 from mgd.datasets.converters.voc_convert import convert_voc, summary_table
+from mgd.datasets.converters.voc_split import given_split
 from mgd.utils.fileio import NotWritableError
 
 PRESETS = ('neu_det',)
@@ -40,6 +41,14 @@ def build_parser(description: str, preset: str | None) -> argparse.ArgumentParse
             choices=PRESETS,
             help='a known data set: neu_det = its six classes, split by file-name prefix, as '
             'neu_det_to_coco.py',
+        )
+    if preset is None:
+        parser.add_argument(
+            '--split-file',
+            metavar='FILE',
+            help='keep this split: one "image_id split" a line (train, val, test, trainval); '
+            'default: ROOT/ImageSets/Main/{train,val,test,trainval}.txt if there, else random '
+            '7:2:1',
         )
     parser.add_argument('--seed', type=int, default=0, help='seed of the split')
     parser.add_argument('--copy', action='store_true', help='copy the images instead of linking')
@@ -100,7 +109,8 @@ def main(description: str, preset: str | None = None, argv: Sequence[str] | None
             else:
                 classes = args.classes
                 check_classes(classes, '--classes')
-            result = convert_voc(args.root, args.out_dir, classes, **options)
+            split = given_split(args.root, args.split_file)
+            result = convert_voc(args.root, args.out_dir, classes, split=split, **options)
     except NotWritableError as e:  # its message says that nothing was written
         sys.exit(f'error: {e}')
     except UnknownClassesError as e:
@@ -108,4 +118,5 @@ def main(description: str, preset: str | None = None, argv: Sequence[str] | None
     except (VOCError, FileNotFoundError) as e:
         sys.exit(f'error: {e}\nnothing was written.')
     print(summary_table(result))
-    print(f'wrote {args.out_dir}/annotations/instances_{{train,val,test}}.json')
+    names = ','.join(s for s, coco in result.cocos.items() if coco['images'] or s != 'test')
+    print(f'wrote {args.out_dir}/annotations/instances_{{{names}}}.json')

@@ -27,8 +27,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from mmengine.utils import scandir, track_iter_progress
+from mmengine.utils import scandir
 from PIL import Image
+
+from mgd.utils.progress import track
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 # The folder names looked for, the preferred spelling first; any other case is found too.
@@ -268,7 +270,7 @@ def read_voc(
     data = VOCData(images_dir=images_dir)
     unknown: dict[str, tuple[int, list[str]]] = {}
     seen: dict[str, str] = {}
-    for name in track_iter_progress(xml_names) if progress else xml_names:
+    for name in track(xml_names, 'reading the XML files') if progress else xml_names:
         xml_path = osp.join(ann_dir, name)
         record = parse_annotation(xml_path, images, data, classes, classify, unknown)
         if record.file_name in seen:
@@ -283,6 +285,21 @@ def read_voc(
     used = {r.image_path for r in data.records}
     data.images_without_xml = sorted(p for p in images.values() if p not in used)
     return data
+
+
+def class_names(root: str) -> Counter:
+    """Box count per ``<name>`` over ``root``'s XML files (unreadable files are left to
+    ``read_voc`` to report)."""
+    ann_dir = find_folder(root, ANNOTATION_FOLDERS, 'ANNOTATIONS/ (or Annotations/)')
+    counts: Counter = Counter()
+    for name in sorted(os.listdir(ann_dir)):
+        if name.lower().endswith('.xml'):
+            try:
+                tree = ET.parse(osp.join(ann_dir, name))
+            except ET.ParseError:
+                continue
+            counts.update((o.findtext('name') or '').strip() for o in tree.iter('object'))
+    return counts
 
 
 def by_dominant_label(stem: str, image_path: str) -> tuple[None, None]:

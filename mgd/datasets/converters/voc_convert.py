@@ -11,12 +11,14 @@ ignored region, ``iscrowd: 1``, as VOC evaluation ignores it: mmdet's ``CocoData
 out of the training targets (into ``ignored_instances``) and COCO evaluation neither rewards
 nor penalises detections on it; ``keep_difficult`` writes it as an ordinary box instead.
 
-Split: each image has a group, by default its most frequent box label (ties: the first in the
-class list; images without boxes form a group of their own); a preset may group by something
-else (NEU-DET: the file-name prefix). Per group, in class-list order, with ``n`` images in a
-seeded random order, the first ``round(0.7 n)`` go to train, the next ``round(0.2 n)`` to val,
-the rest to test (rounding half up: 300 -> 210/60/30). Image and annotation ids are unique
-across the three files. A re-run with the same seed writes the same bytes.
+Split: a split that comes with the data (``ImageSets/Main`` lists or a split file, see
+``voc_split.py``) is kept. Otherwise each image has a group, by default its most frequent box
+label (ties: the first in the class list; images without boxes form a group of their own); a
+preset may group by something else (NEU-DET: the file-name prefix). Per group, in class-list
+order, with ``n`` images in a seeded random order, the first ``round(0.7 n)`` go to train, the
+next ``round(0.2 n)`` to val, the rest to test (rounding half up: 300 -> 210/60/30). Image and
+annotation ids are unique across the three files. A re-run with the same seed writes the same
+bytes.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ from mgd.datasets.converters.voc import (
     NO_BOXES,
     Classify,
     ImageRecord,
+    VOCError,
     by_dominant_label,
     number,
     read_voc,
 )
+from mgd.datasets.converters.voc_split import GivenSplit, apply_split
 from mgd.utils.fileio import check_writable_folder, restore_folder, write_folder_atomically
 
 SPLITS = ('train', 'val', 'test')
@@ -62,6 +66,9 @@ class ConversionResult:
         images_without_xml: image files that no XML refers to (left out).
         difficult: boxes marked ``<difficult>``.
         keep_difficult: whether they were written as ordinary boxes (else ``iscrowd: 1``).
+        split_how: which split was used, for the summary.
+        not_in_split: images that the given split does not list (left out).
+        unmatched: ids that the given split lists but no annotated image has.
     """
 
     cocos: dict[str, dict]
@@ -73,6 +80,9 @@ class ConversionResult:
     images_without_xml: list[str] = field(default_factory=list)
     difficult: int = 0
     keep_difficult: bool = False
+    split_how: str = ''
+    not_in_split: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
 
 
 def split_counts(n: int) -> tuple[int, int, int]:
@@ -156,6 +166,7 @@ def convert_voc(
     supercategory: str = 'none',
     classify: Classify = by_dominant_label,
     grouped_by: str = GROUPED_BY_LABEL,
+    split: GivenSplit | None = None,
 ) -> ConversionResult:
     """Converts the VOC folder ``root`` to COCO files in ``out_dir`` (see the module docstring).
 
@@ -176,6 +187,9 @@ def convert_voc(
         supercategory: the COCO categories' ``supercategory``.
         classify: a preset's grouping and order of the images (default: dominant label).
         grouped_by: how ``classify`` groups, for the summary.
+        split: a split that comes with the data (``voc_split.given_split``), kept instead of
+            the random one; without test images, no ``instances_test.json`` is written (an
+            old one is removed).
 
     Returns:
         The COCO dicts and what was clipped, dropped or left out.
@@ -210,7 +224,17 @@ def convert_voc(
     image_ids = {r.file_name: i for i, r in enumerate(records, start=1)}
     first_ann = np.cumsum([1] + [len(r.boxes) for r in records]).tolist()
     annotation_ids = {r.file_name: first_ann[i] for i, r in enumerate(records)}
-    splits = split_records(records, (*classes, NO_BOXES), seed)
+    groups = (*classes, NO_BOXES)
+    if split is None:
+        splits = split_records(records, groups, seed)
+        result.split_how = f'split: random 7:2:1 per group, seed {seed}'
+    else:
+        splits, left_out, result.unmatched, result.split_how = apply_split(
+            records, split, groups, seed
+        )
+        result.not_in_split = [r.file_name for r in left_out]
+        if not splits['train']:
+            raise VOCError(f'{split.source}: no annotated image is in the training split')
     categories = coco_categories(classes, supercategory)
     result.cocos = {
         split: to_coco(group, image_ids, annotation_ids, categories, keep_difficult)
@@ -219,7 +243,10 @@ def convert_voc(
     _link_images(records, data.images_dir, osp.join(out_dir, 'images'), copy)
     write_folder_atomically(
         osp.join(out_dir, 'annotations'),
-        {f'instances_{split}.json': dump_json(coco) for split, coco in result.cocos.items()},
+        {
+            f'instances_{name}.json': dump_json(coco) if coco['images'] or name != 'test' else None
+            for name, coco in result.cocos.items()
+        },
     )
     return result
 
@@ -250,6 +277,17 @@ def summary_table(result: ConversionResult) -> str:
     table.justify_columns = {i: 'right' for i in range(1, len(header))}
     lines = [table.table]
     lines.append(f'boxes are counted by their <name>, images by {result.grouped_by}')
+    lines.append(result.split_how)
+    if result.not_in_split:
+        lines.append(
+            f'{len(result.not_in_split)} annotated images are in no split list and were left '
+            f'out, e.g. {result.not_in_split[0]}'
+        )
+    if result.unmatched:
+        lines.append(
+            f'{len(result.unmatched)} listed image ids have no annotated image, e.g. '
+            f'{result.unmatched[0]}'
+        )
     treatment = 'kept as ordinary boxes' if result.keep_difficult else 'ignored: iscrowd=1'
     lines.append(f'difficult boxes: {result.difficult} ({treatment})')
     lines.append(

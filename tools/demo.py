@@ -183,6 +183,12 @@ def prepare_data(args, work_dir: str) -> str:
     return data_root
 
 
+def shown(path: str) -> str:
+    """``path`` relative to the repository when it is inside, else as it is."""
+    relative = osp.relpath(path, ROOT)
+    return path if relative.startswith('..') else relative
+
+
 def own_data_setup(args, work_dir: str, on_gpu: bool) -> dict:
     """``--data PATH``: the data in the COCO layout, the input chosen for it, and the recipe's
     configs adapted to both, written into ``work_dir/configs/``."""
@@ -195,19 +201,12 @@ def own_data_setup(args, work_dir: str, on_gpu: bool) -> dict:
     if classes:
         check_classes(classes, '--classes-file' if args.classes_file else '--classes')
     name = osp.basename(osp.normpath(args.data))
-    data_root = osp.abspath(args.data_root or osp.join('data', name))
+    data_root = args.data_root or osp.join(ROOT, 'data', name)
     print(f'>> data: {args.data}', flush=True)
     spec = prepare_data(args.data, data_root, classes, args.split_file)
     train_file = osp.join(spec.data_root, 'annotations', 'instances_train.json')
     family = 'yolov5' if args.family == 'yolov5' else 'retinanet'
-    spec.size, spec.ratios, spec.yolo_anchors, notes = choose_input(
-        train_file, family, 'cuda' if on_gpu else 'cpu', args.image_size
-    )
-    if family == 'retinanet':
-        spec.yolo_anchors = []
-    else:
-        spec.ratios = []
-    spec.notes += notes
+    choose_input(spec, train_file, family, 'cuda' if on_gpu else 'cpu', args.image_size)
     for note in spec.notes:
         print('   ' + note.replace('\n', '\n   '), flush=True)
     recipe = SETUPS[{'pretrained': 'pretrained'}.get(args.recipe, SCRATCH[args.family])]
@@ -215,14 +214,12 @@ def own_data_setup(args, work_dir: str, on_gpu: bool) -> dict:
     configs |= dict(recipe.get('more', ()))
     header = [
         f'data_root {spec.data_root}, classes {list(spec.classes)}, input {spec.size} px',
-        f'anchors: {spec.ratios or spec.yolo_anchors}',
+        'anchors: '
+        + (f'ratios {spec.ratios}, octave_base_scale {spec.anchor_base:g}' if spec.ratios else '')
+        + (f'{spec.yolo_anchors}' if spec.yolo_anchors else ''),
     ]
     written = write_configs(configs, spec, osp.join(work_dir, 'configs'), ROOT, header)
-    print(
-        f'>> configs: {osp.relpath(osp.join(work_dir, "configs"), ROOT)}/'
-        f'{{{",".join(written)}}}.py',
-        flush=True,
-    )
+    print(f'>> configs: {shown(osp.join(work_dir, "configs"))}/{{{",".join(written)}}}.py')
     more = tuple((row, written[row]) for row, _ in recipe.get('more', ()))
     return dict(
         recipe,

@@ -27,10 +27,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from mmengine.config import Config
 
-# The smallest side, in input pixels, that the 10th-percentile box is scaled to: RetinaNet's
-# smallest anchor is 32 px (a centred 23-px box overlaps it with IoU 0.5); YOLOv5's anchors are
-# fitted to the boxes, and its finest level has stride 8.
-SMALL_BOX_TARGET = dict(retinanet=24, yolov5=12)
+# The side, in input pixels, that the 10th-percentile box is scaled to: at least 1.5-2 cells of
+# the finest level (stride 8) of either family; the anchors are then fitted to the boxes.
+SMALL_BOX_TARGET = dict(retinanet=16, yolov5=12)
+# RetinaNet's smallest anchor (stride 8 x octave_base_scale) is set to this many times the
+# 10th-percentile box (a centred box overlaps an anchor 1.3 times its side with IoU 0.59), within
+# octave_base_scale 2..4 (4: mmdet's default, a 32-px smallest anchor).
+ANCHOR_OVER_SMALL_BOX = 1.3
 MIN_SIZE, MAX_SIZE = 128, dict(cpu=640, cuda=1024)
 DATASET_TYPES = ('CocoDataset', 'mgd.NEUDETDataset', 'NEUDETDataset', 'mmdet.CocoDataset')
 
@@ -45,6 +48,7 @@ class DataSpec:
         splits: the evaluated splits, ``('val', 'test')`` or ``('val',)``.
         size: the input size (square resize target; images keep their aspect ratio).
         ratios: RetinaNet anchor aspect ratios (h / w).
+        anchor_base: RetinaNet's ``octave_base_scale`` (the smallest anchor is 8 times it).
         yolo_anchors: YOLOv5 anchor sizes, 3 per level (P3, P4, P5), in input pixels.
         notes: lines that say what was found and chosen, and why.
     """
@@ -54,6 +58,7 @@ class DataSpec:
     splits: tuple[str, ...]
     size: int = 0
     ratios: list[float] = field(default_factory=list)
+    anchor_base: float = 0.0
     yolo_anchors: list[list[tuple[int, int]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -161,9 +166,10 @@ def choose_size(stats: dict, family: str, device: str, forced: int | None) -> tu
 
 
 def retinanet_ratios(boxes: np.ndarray) -> list[float]:
-    """Three anchor aspect ratios (h / w): the 1/6, 1/2 and 5/6 quantiles of the boxes'."""
-    ratio = boxes[:, 1] / boxes[:, 0]
-    return [round(float(q), 2) for q in np.quantile(ratio, [1 / 6, 1 / 2, 5 / 6])]
+    """Three anchor aspect ratios (h / w): the 1/6, 1/2 and 5/6 quantiles of the boxes', taken
+    in log space (so that 1/2 and 2 average to 1)."""
+    log_ratio = np.log(boxes[:, 1] / boxes[:, 0])
+    return [round(float(np.exp(q)), 2) for q in np.quantile(log_ratio, [1 / 6, 1 / 2, 5 / 6])]
 
 
 def kmeans_anchors(wh: np.ndarray, k: int = 9, iterations: int = 100) -> np.ndarray:
@@ -189,34 +195,41 @@ def kmeans_anchors(wh: np.ndarray, k: int = 9, iterations: int = 100) -> np.ndar
 
 
 def choose_input(
-    train_file: str, family: str, device: str, forced: int | None
-) -> tuple[int, list[float], list[list[tuple[int, int]]], list[str]]:
-    """Size, RetinaNet ratios, YOLOv5 anchors and the notes that explain them."""
+    spec: DataSpec, train_file: str, family: str, device: str, forced: int | None
+) -> None:
+    """Sets ``spec``'s size and the anchors of ``family`` (RetinaNet: ratios and base scale;
+    YOLOv5: nine sizes), with the notes that explain them."""
     stats = box_statistics(train_file)
     boxes = stats['boxes']
     side = np.sqrt(boxes.prod(axis=1))
     width, height = stats['image_size']
-    notes = [
+    spec.notes.append(
         f'training set: {stats["images"]} images, {len(boxes)} boxes ({stats["per_image"]:.1f} '
         f'per image); images {width:.0f}x{height:.0f} px (median); box side sqrt(w*h) '
         f'{np.percentile(side, 10):.1f} / {np.median(side):.1f} / {np.percentile(side, 90):.1f} '
         'px (10th percentile / median / 90th)'
-    ]
-    size, reason = choose_size(stats, family, device, forced)
-    notes.append(reason)
-    scaled = boxes * size / max(width, height)
-    ratios = retinanet_ratios(boxes)
-    anchors = [
-        [(max(int(round(w)), 1), max(int(round(h)), 1)) for w, h in level]
-        for level in kmeans_anchors(scaled).reshape(3, 3, 2)
-    ]
+    )
+    spec.size, reason = choose_size(stats, family, device, forced)
+    spec.notes.append(reason)
+    scale = spec.size / max(width, height)
     if family == 'retinanet':
-        notes.append(f"anchor aspect ratios (h/w) {ratios}: the boxes' 1/6, 1/2, 5/6 quantiles")
-    else:
-        notes.append(
-            f'anchors (w, h) per level P3/P4/P5 {anchors}: k-means of the boxes at {size} px'
+        spec.ratios = retinanet_ratios(boxes)
+        small = float(np.percentile(side, 10)) * scale
+        spec.anchor_base = round(min(max(ANCHOR_OVER_SMALL_BOX * small / 8, 2.0), 4.0), 1)
+        spec.notes.append(
+            f"anchors: aspect ratios (h/w) {spec.ratios} (the boxes' 1/6, 1/2, 5/6 quantiles); "
+            f'octave_base_scale {spec.anchor_base:g}, so the smallest anchor is '
+            f'{8 * spec.anchor_base:.0f} px (the 10th-percentile box: {small:.1f} px)'
         )
-    return size, ratios, anchors, notes
+    else:
+        spec.yolo_anchors = [
+            [(max(int(round(w)), 1), max(int(round(h)), 1)) for w, h in level]
+            for level in kmeans_anchors(boxes * scale).reshape(3, 3, 2)
+        ]
+        spec.notes.append(
+            f'anchors (w, h) per level P3/P4/P5: {spec.yolo_anchors} (k-means of the boxes at '
+            f'{spec.size} px)'
+        )
 
 
 def adapt(node: object, spec: DataSpec, teacher_config: str | None) -> None:
@@ -237,7 +250,7 @@ def adapt(node: object, spec: DataSpec, teacher_config: str | None) -> None:
                 metainfo=dict(classes=spec.classes),
             )
         if kind == 'AnchorGenerator' and spec.ratios:
-            node['ratios'] = list(spec.ratios)
+            node.update(ratios=list(spec.ratios), octave_base_scale=spec.anchor_base)
         if kind == 'mmdet.YOLOAnchorGenerator' and spec.yolo_anchors:
             node['base_sizes'] = [list(level) for level in spec.yolo_anchors]
         cls_gain, obj_gain = 0.5 * len(spec.classes) / 80, (spec.size / 640) ** 2

@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mgd.experiments.own_data import (
     DataSpec,
     adapt,
+    choose_input,
     choose_size,
     kmeans_anchors,
     retinanet_ratios,
@@ -37,13 +38,13 @@ def test_size_scales_the_10th_percentile_box_to_the_aim():
     s = stats(np.arange(10, 101, 10), image=(200, 200))
     assert np.percentile(s['boxes'][:, 0], 10) == pytest.approx(19)
     size, reason = choose_size(s, 'retinanet', 'cpu', None)
-    # 200 * 24 / 19 = 252.6 -> the nearest multiple of 32: 256, where 19 px becomes 24.3
-    assert size == 256 and 'becomes 24.3 px (aim: 24 px for retinanet)' in reason
+    # 200 * 16 / 19 = 168.4 -> the nearest multiple of 32: 160, where 19 px becomes 15.2
+    assert size == 160 and 'becomes 15.2 px (aim: 16 px for retinanet)' in reason
     size, _ = choose_size(s, 'yolov5', 'cpu', None)
     assert size == 128  # 200 * 12 / 19 = 126 -> 128, also the floor
     size, reason = choose_size(stats([4] * 10), 'retinanet', 'cpu', None)
-    # 320 * 24 / 4 = 1920: above the CPU budget, said so
-    assert size == 640 and '1920 px would reach the aim, above the 640-px budget' in reason
+    # 320 * 16 / 4 = 1280: above the CPU budget, said so
+    assert size == 640 and '1280 px would reach the aim, above the 640-px budget' in reason
     assert choose_size(stats([4] * 10), 'retinanet', 'cuda', None)[0] == 1024
     assert choose_size(stats([4] * 10), 'retinanet', 'cpu', 96) == (
         96,
@@ -53,8 +54,12 @@ def test_size_scales_the_10th_percentile_box_to_the_aim():
 
 def test_ratios_are_the_quantiles_of_the_boxes_shapes():
     wh = np.array([(10, 10 * r) for r in (0.25, 0.5, 1, 1, 2, 4)], dtype=float)
-    expected = np.quantile([0.25, 0.5, 1, 1, 2, 4], [1 / 6, 1 / 2, 5 / 6])
-    assert retinanet_ratios(wh) == [round(float(v), 2) for v in expected]
+    # in log2: -2, -1, 0, 0, 1, 2; quantile q at position 5 q: 5/6 -> -1.17, 5/2 -> 0, 25/6 -> 1.17
+    assert (
+        retinanet_ratios(wh)
+        == [round(2**-1.1667, 2), 1.0, round(2**1.1667, 2)]
+        == [0.45, 1.0, 2.24]
+    )
 
 
 def test_kmeans_finds_three_clusters_of_box_sizes():
@@ -97,11 +102,37 @@ def test_adapt_sets_classes_size_anchors_gains_and_the_teacher(tmp_path):
         write_configs(REPO_CONFIGS, spec, str(tmp_path / 'configs'), str(CONFIGS_ROOT), ['h'])
 
 
-def test_adapt_reaches_retinanet_ratios_in_nested_dicts():
-    node = {'a': [{'type': 'AnchorGenerator', 'ratios': [0.5, 1.0, 2.0]}], 'num_classes': 80}
-    spec = DataSpec('/d', ('x',), ('val',), size=64, ratios=[0.3, 1.0, 3.0])
+def test_adapt_reaches_retinanet_anchors_in_nested_dicts():
+    anchors = {'type': 'AnchorGenerator', 'ratios': [0.5, 1.0, 2.0], 'octave_base_scale': 4}
+    node = {'a': [anchors], 'num_classes': 80}
+    spec = DataSpec('/d', ('x',), ('val',), size=64, ratios=[0.3, 1.0, 3.0], anchor_base=2.5)
     adapt(node, spec, None)
-    assert node == {'a': [{'type': 'AnchorGenerator', 'ratios': [0.3, 1.0, 3.0]}], 'num_classes': 1}
+    assert anchors == {
+        'type': 'AnchorGenerator',
+        'ratios': [0.3, 1.0, 3.0],
+        'octave_base_scale': 2.5,
+    }
+    assert node['num_classes'] == 1
+
+
+def test_retinanet_anchors_follow_the_small_boxes(tmp_path):
+    # 10 boxes 10x20 px and 10 boxes 30x15 px on 100x100 images
+    boxes = [[0, 0, 10, 20]] * 10 + [[0, 0, 30, 15]] * 10
+    coco = dict(
+        images=[dict(id=1, width=100, height=100, file_name='a.jpg')],
+        annotations=[dict(id=i, image_id=1, bbox=b, category_id=1) for i, b in enumerate(boxes)],
+        categories=[dict(id=1, name='x')],
+    )
+    (tmp_path / 'a.json').write_text(json.dumps(coco))
+    spec = DataSpec('/d', ('x',), ('val',))
+    choose_input(spec, str(tmp_path / 'a.json'), 'retinanet', 'cpu', 200)
+    # at 200 px (x2) the 10th-percentile side is 2 sqrt(200) = 28.3 px; 1.3 x 28.3 / 8 = 4.6
+    # -> capped at 4 (a 32-px smallest anchor)
+    assert spec.anchor_base == 4.0
+    assert spec.ratios == [0.5, 1.0, 2.0]  # the 1/6, 1/2, 5/6 quantiles of 2.0 and 0.5
+    choose_input(spec, str(tmp_path / 'a.json'), 'retinanet', 'cpu', 100)
+    assert spec.anchor_base == 2.3  # 1.3 x 14.1 / 8 = 2.30
+    assert 'smallest anchor is 18 px (the 10th-percentile box: 14.1 px)' in spec.notes[-1]
 
 
 def rows(teacher, baseline, mgd):

@@ -43,7 +43,8 @@ def test_says_what_it_found_and_chose(demo):
         r'training set: 14 images, \d+ boxes \([\d.]+ per image\); images 320x240', out
     )
     assert 'input size 320 px (--image-size)' in out
-    assert re.search(r'anchor aspect ratios \(h/w\) \[[\d.]+, [\d.]+, [\d.]+\]', out)
+    assert re.search(r'anchors: aspect ratios \(h/w\) \[[\d.]+, [\d.]+, [\d.]+\] ', out)
+    assert re.search(r'octave_base_scale [\d.]+, so the smallest anchor is \d+ px', out)
 
 
 def test_the_adapted_configs_are_written_and_used(demo):

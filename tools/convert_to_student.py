@@ -14,6 +14,7 @@ import torch
 from mgd.compat import stack
 from mgd.utils.checkpoint import load_from_local
 from mgd.utils.distill_config import distill_to_student
+from mgd.utils.errors import run_main
 from mgd.utils.fileio import write_atomically
 
 stack.allow_mmengine_checkpoints()  # lets the weights-only loader read mmengine's checkpoints
@@ -46,4 +47,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -44,6 +44,7 @@ from mmengine.config import Config
 from mmengine.runner import find_latest_checkpoint
 
 from mgd.experiments.runs import run_logged, test_run, train_run
+from mgd.utils.errors import run_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
@@ -462,4 +463,4 @@ def report(args, setup, runs, metrics, work_dir, data_root, seconds) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

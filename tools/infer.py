@@ -13,6 +13,7 @@ import argparse
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.inference import draw_detections
+from mgd.utils.errors import run_main
 
 
 def main():
@@ -40,4 +41,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

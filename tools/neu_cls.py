@@ -22,6 +22,7 @@ import sys
 import time
 
 from mgd.experiments.runs import run_logged, test_run, train_run
+from mgd.utils.errors import run_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument('--data-root', default='data/neu_cls')
     parser.add_argument('--quick', action='store_true', help='1 epoch, 1 seed, val (tests)')
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error(f'--seeds must be at least 1, got {args.seeds}')
 
     os.chdir(ROOT)
     work_dir, data_root = osp.abspath(args.work_dir), osp.abspath(args.data_root)
@@ -88,7 +91,9 @@ def main() -> None:
     env = dict(os.environ)
     if not osp.isfile(osp.join(data_root, 'meta', 'test.txt')):
         if not args.neu_det:
-            raise SystemExit(f'{data_root} has no meta/test.txt: pass --neu-det /path/to/NEU-DET')
+            raise SystemExit(
+                f'error: {data_root} has no meta/test.txt: pass --neu-det /path/to/NEU-DET'
+            )
         print(f'>> converting {args.neu_det} into {data_root}', flush=True)
         converter = [PYTHON, 'tools/dataset_converters/neu_det_to_cls.py', args.neu_det, data_root]
         run_logged(converter, osp.join(work_dir, 'convert.log'), env, ROOT)
@@ -177,4 +182,4 @@ def report(args, runs, metrics, splits, work_dir, data_root, seconds) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

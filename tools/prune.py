@@ -29,6 +29,7 @@ from mgd.analysis.complexity import count_flops, count_params
 from mgd.analysis.models import build_model
 from mgd.models.pruning import IMPORTANCE, prune_to_flops, pruned_config
 from mgd.utils.checkpoint import read_state_dict
+from mgd.utils.errors import run_main
 from mgd.utils.fileio import write_atomically
 
 
@@ -81,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

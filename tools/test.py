@@ -14,6 +14,7 @@ import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.checkpoint import is_url, load_strictly
 from mgd.utils.config import add_common_arguments, load_config
 from mgd.utils.distill_config import drop_teacher_ckpts
+from mgd.utils.errors import run_main
 from mgd.utils.fileio import write_atomically
 from mgd.utils.launch import setup_launcher
 from mgd.utils.preflight import check_data, check_work_dir
@@ -54,4 +55,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -6,6 +6,7 @@ from mmengine.runner import Runner
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.config import add_common_arguments, apply_train_options, load_config
+from mgd.utils.errors import run_main
 from mgd.utils.launch import setup_launcher
 from mgd.utils.preflight import (
     check_data,
@@ -43,4 +44,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

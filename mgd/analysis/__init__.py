@@ -10,6 +10,8 @@ import os
 import os.path as osp
 from collections.abc import Sequence
 
+from mgd.utils.errors import ConfigError
+
 __all__ = ['demo_report']
 
 
@@ -51,7 +53,7 @@ def demo_report(
     names = list(configs)
     missing = [name for name in names if name not in checkpoints]
     if missing:
-        raise ValueError(f'no checkpoint given for {missing}')
+        raise ConfigError(f'no checkpoint given for {missing}')
     run_dirs = {name: osp.join(work_dir, name) for name in names} | dict(run_dirs or {})
     paths = {
         'attention': feature_figure(

@@ -24,6 +24,7 @@ from torch import nn
 
 from mgd.analysis.complexity import TensorForward
 from mgd.analysis.models import build_model, load_image
+from mgd.utils.errors import ConfigError
 
 TILE = 200
 
@@ -49,7 +50,11 @@ def target_layers(model: nn.Module, levels: int = 3) -> list[nn.Module]:
     if is_detector(model):
         convs = getattr(model.neck, 'fpn_convs', None)
         if convs is None:
-            raise ValueError(f'{type(model.neck).__name__} has no fpn_convs to take maps from')
+            raise ConfigError(f'{type(model.neck).__name__} has no fpn_convs to take maps from')
+        if not 1 <= levels <= len(convs):
+            raise ConfigError(
+                f'--levels {levels}: the FPN has {len(convs)} output levels; pass 1 to {len(convs)}'
+            )
         return list(convs)[:levels]
     backbone = model.backbone
     names = getattr(backbone, 'res_layers', None) or getattr(backbone, 'layers', None)

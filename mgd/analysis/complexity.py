@@ -18,6 +18,7 @@ from mmengine.config import Config
 from torch import nn
 
 from mgd.analysis.models import build_model
+from mgd.utils.errors import ConfigError
 
 
 class TensorForward(nn.Module):
@@ -123,7 +124,7 @@ def complexity_table(rows: Sequence[Complexity], shape: Sequence[int], device: s
     Example row: ``| mgd | 1.23 M | 45.0% | 2.50 G | 30.0% | 12.3 | 20.0% |``.
     """
     if not rows:
-        raise ValueError('no models to compare')
+        raise ConfigError('no models to compare')
     shape_str = 'x'.join(str(s) for s in shape)
     lines = [
         f'| model | params | params reduction | FLOPs ({shape_str}) | FLOPs reduction '

@@ -15,6 +15,8 @@ import os.path as osp
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mgd.utils.errors import ConfigError, MissingFileError
+
 # The first of these a validation line has is plotted.
 SCORE_KEYS = ('coco/bbox_mAP', 'coco/segm_mAP', 'accuracy/top1')
 
@@ -37,7 +39,7 @@ def log_files(work_dir: str) -> list[str]:
     nothing (e.g. a crash before the first logged iteration) have no file and are left out.
     """
     if not osp.isdir(work_dir):
-        raise FileNotFoundError(f'work dir {work_dir!r} does not exist')
+        raise MissingFileError(f'work dir {work_dir!r} does not exist')
     files = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
     files += glob.glob(osp.join(work_dir, 'vis_data', 'scalars.json'))
     # Launch folders are named YYYYMMDD_HHMMSS: name order is time order.
@@ -93,7 +95,7 @@ def read_curves(work_dir: str) -> Curves:
     """
     files = log_files(work_dir)
     if not files:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'no */vis_data/scalars.json in {work_dir!r}: is it an '
             'mmengine work dir with at least one logged iteration?'
         )
@@ -141,7 +143,7 @@ def plot_curves(work_dirs: Sequence[str], out: str, names: Sequence[str] | None 
     if names is None:
         names = [osp.basename(osp.normpath(d)) for d in work_dirs]
     if len(names) != len(work_dirs):
-        raise ValueError(f'{len(names)} names for {len(work_dirs)} work dirs')
+        raise ConfigError(f'{len(names)} names for {len(work_dirs)} work dirs')
     runs = [(name, read_curves(d)) for name, d in zip(names, work_dirs)]
 
     fig, (ax_task, ax_distill, ax_score) = plt.subplots(1, 3, figsize=(15, 4), dpi=100)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from mgd.analysis.models import build_model, load_image
+from mgd.utils.errors import ConfigError
 
 CELL_INCHES = 2.2  # side of one panel
 DPI = 100
@@ -172,7 +173,7 @@ def feature_figure(
     if names is None:
         names = [osp.splitext(osp.basename(config))[0] for config, _ in models]
     if len(names) != len(models):
-        raise ValueError(f'{len(names)} names for {len(models)} models')
+        raise ConfigError(f'{len(names)} names for {len(models)} models')
     rows = []
     for name, (config, checkpoint) in zip(names, models):
         model = build_model(config, checkpoint, device)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from mmengine.utils import scandir
 
 from mgd.analysis.models import build_model, test_pipeline
+from mgd.utils.errors import ConfigError, MissingFileError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -23,13 +24,13 @@ def list_images(path: str) -> list[str]:
     if osp.isfile(path):
         return [path]
     if not osp.isdir(path):
-        raise FileNotFoundError(f'{path!r} is neither an image nor a folder')
+        raise MissingFileError(f'{path!r} is neither an image nor a folder')
     images = sorted(
         osp.join(path, name)
         for name in scandir(path, IMAGE_EXTENSIONS, recursive=False, case_sensitive=False)
     )
     if not images:
-        raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {path!r}')
+        raise MissingFileError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {path!r}')
     return images
 
 
@@ -82,7 +83,7 @@ def draw_detections(
     images = list_images(inputs)
     model = build_model(config, checkpoint, device)
     if not isinstance(model, BaseDetector):
-        raise ValueError(f'{config!r} is not a detector config ({type(model).__name__})')
+        raise ConfigError(f'{config!r} is not a detector config ({type(model).__name__})')
     pipeline = test_pipeline(model)  # built once, in the config's scope
     # Visualizers are named singletons: a fresh name per call.
     visualizer = DetLocalVisualizer(name=f'mgd_infer_{uuid.uuid4().hex}')
@@ -93,7 +94,7 @@ def draw_detections(
         try:
             pixels = mmcv.imread(image, channel_order='rgb')
             if pixels is None:
-                raise ValueError('not a readable image')
+                raise ConfigError('not a readable image')
             result = inference_detector(model, image, test_pipeline=pipeline)
         except Exception as err:  # one bad file must not stop the others
             print_log(f'skipped {image}: {err}', logger='current', level=logging.WARNING)

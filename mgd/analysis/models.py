@@ -18,6 +18,7 @@ from torch import nn
 
 from mgd.analysis.offline import build_offline
 from mgd.utils.distill_config import distill_to_student, is_distill_state, student_config
+from mgd.utils.errors import CheckpointError, MissingFileError
 
 
 def build_model(
@@ -62,14 +63,16 @@ def load_weights(model: nn.Module, path: str) -> dict:
         The checkpoint's ``meta`` dict.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
+        raise MissingFileError(f'checkpoint {path!r} does not exist')
     checkpoint = _load_checkpoint(path, map_location='cpu', logger='current')
     if is_distill_state(checkpoint.get('state_dict', checkpoint)):
         checkpoint = distill_to_student(checkpoint)
     try:  # mmengine strips the ``module.`` prefix of DDP checkpoints
         _load_checkpoint_to_model(model, checkpoint, strict=True, logger='current')
     except RuntimeError as err:
-        raise RuntimeError(f"checkpoint {path!r} does not fit the config's model: {err}") from err
+        raise CheckpointError(
+            f"checkpoint {path!r} does not fit the config's model: {err}"
+        ) from err
     return checkpoint.get('meta', {})
 
 
@@ -109,7 +112,7 @@ def load_image(model: nn.Module, image: str) -> tuple[torch.Tensor, object]:
         The batch of one preprocessed image (N=1, on the model's device) and its data sample.
     """
     if not osp.isfile(image):
-        raise FileNotFoundError(f'image {image!r} does not exist')
+        raise MissingFileError(f'image {image!r} does not exist')
     data = test_pipeline(model)(dict(img_path=image, img_id=0))
     batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
     with torch.no_grad():

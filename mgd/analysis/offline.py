@@ -8,6 +8,8 @@ module.
 
 from __future__ import annotations
 
+from mgd.utils.errors import ConfigError
+
 TASKS = dict(mmdet='detection', mmyolo='yolo', mmpretrain='classification', mmseg='segmentation')
 # (H, W) of tiny inputs: 96, not 64, for detection, as a 3x3 DCN needs a 3x3 map at stride 32
 TINY_SIZE = {
@@ -83,7 +85,7 @@ def task_of(cfg) -> str:
     config's scope; ``'yolo'`` (boxes collated by mmyolo's ``yolov5_collate``) only where the
     training dataloader collates that way, as mmyolo's "fast" configs do."""
     if cfg.get('default_scope') not in TASKS:
-        raise ValueError(f"no synthetic batch for default_scope {cfg.get('default_scope')!r}")
+        raise ConfigError(f"no synthetic batch for default_scope {cfg.get('default_scope')!r}")
     task = TASKS[cfg.default_scope]
     collate = (cfg.get('train_dataloader') or {}).get('collate_fn') or {}
     if task == 'yolo' and 'yolov5_collate' not in str(collate.get('type')):

@@ -7,6 +7,8 @@ import json
 import os.path as osp
 from collections.abc import Sequence
 
+from mgd.utils.errors import ConfigError, MissingFileError
+
 # (column, metric key, factor to %): CocoMetric reports fractions, mmpretrain's Accuracy %.
 DETECTION_COLUMNS = [
     ('mAP', 'coco/bbox_mAP', 100),
@@ -26,7 +28,7 @@ def read_metrics(work_dir: str) -> dict:
     """``work_dir/test_metrics.json`` (a metrics dict), with an error naming what to run."""
     path = osp.join(work_dir, 'test_metrics.json')
     if not osp.isfile(path):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'{path!r} does not exist: run tools/test.py CONFIG CHECKPOINT '
             f'--work-dir {work_dir} first'
         )
@@ -72,7 +74,7 @@ def results_table(work_dirs: Sequence[str], names: Sequence[str] | None = None) 
     if names is None:
         names = [osp.basename(osp.normpath(d)) for d in work_dirs]
     if len(names) != len(work_dirs):
-        raise ValueError(f'{len(names)} names for {len(work_dirs)} work dirs')
+        raise ConfigError(f'{len(names)} names for {len(work_dirs)} work dirs')
     metrics = [read_metrics(d) for d in work_dirs]
     columns = columns_for(metrics)
     lines = [

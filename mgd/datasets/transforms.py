@@ -13,6 +13,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mgd.registry import TRANSFORMS
+from mgd.utils.errors import ConfigError
 
 METHODS = ('hist_eq', 'clahe')
 
@@ -34,11 +35,11 @@ def enhance(
     kept, as equalising B, G and R separately would not.
     """
     if img.dtype != np.uint8:
-        raise ValueError(f'ContrastEnhance needs uint8 images, got {img.dtype}')
+        raise ConfigError(f'ContrastEnhance needs uint8 images, got {img.dtype}')
     if img.ndim == 2:
         return enhance_gray(img, method, clip_limit, tile_grid_size)
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f'ContrastEnhance needs H×W or H×W×3 images, got shape {img.shape}')
+        raise ConfigError(f'ContrastEnhance needs H×W or H×W×3 images, got shape {img.shape}')
     if (img[..., 0] == img[..., 1]).all() and (img[..., 0] == img[..., 2]).all():
         gray = enhance_gray(np.ascontiguousarray(img[..., 0]), method, clip_limit, tile_grid_size)
         return np.repeat(gray[..., None], 3, axis=2)
@@ -52,11 +53,11 @@ def enhance(
 def check_arguments(method: str, clip_limit: float, tile_grid_size) -> None:
     """Raises ValueError naming the argument of ``ContrastEnhance`` that is wrong."""
     if method not in METHODS:
-        raise ValueError(f'ContrastEnhance method must be one of {METHODS}, got {method!r}')
+        raise ConfigError(f'ContrastEnhance method must be one of {METHODS}, got {method!r}')
     if not isinstance(clip_limit, int | float) or not clip_limit > 0:
-        raise ValueError(f'ContrastEnhance clip_limit must be > 0, got {clip_limit!r}')
+        raise ConfigError(f'ContrastEnhance clip_limit must be > 0, got {clip_limit!r}')
     if len(tile_grid_size) != 2 or not all(isinstance(t, int) and t > 0 for t in tile_grid_size):
-        raise ValueError(
+        raise ConfigError(
             f'ContrastEnhance tile_grid_size must be two ints > 0, got {tile_grid_size!r}'
         )
 
@@ -76,10 +77,10 @@ def with_contrast_enhancement(
     check_arguments(method, clip_limit, tile_grid_size)
     types = [str(step.get('type', '')) for step in pipeline]
     if any(t.endswith('ContrastEnhance') for t in types):
-        raise ValueError(f'the pipeline already has a ContrastEnhance step: {types}')
+        raise ConfigError(f'the pipeline already has a ContrastEnhance step: {types}')
     loads = [i for i, t in enumerate(types) if 'LoadImageFrom' in t]
     if not loads:
-        raise ValueError(
+        raise ConfigError(
             f'the pipeline {types} has no LoadImageFrom* step to put ContrastEnhance after: '
             "write dict(type='mgd.ContrastEnhance', ...) into it where the image is loaded."
         )

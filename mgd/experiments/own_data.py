@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from mmengine.config import Config
 
+from mgd.utils.errors import ConfigError
+
 # The side, in input pixels, that the 10th-percentile box is scaled to: at least 1.5-2 cells of
 # the finest level (stride 8) of either family; the anchors are then fitted to the boxes.
 SMALL_BOX_TARGET = dict(retinanet=16, yolov5=12)
@@ -129,7 +131,7 @@ def box_statistics(ann_file: str) -> dict:
     ).reshape(-1, 2)
     boxes = boxes[(boxes > 0).all(axis=1)]
     if not len(boxes):
-        raise ValueError(f'{ann_file}: has no box (every image without boxes, or all iscrowd)')
+        raise ConfigError(f'{ann_file}: has no box (every image without boxes, or all iscrowd)')
     sizes = np.array([(i['width'], i['height']) for i in coco['images']], dtype=float)
     return dict(
         images=len(coco['images']),
@@ -293,7 +295,7 @@ def write_configs(
         if osp.isfile(out):
             with open(out) as f:
                 if f.read() != text:
-                    raise ValueError(
+                    raise ConfigError(
                         f'{out} differs from the config this command makes now (other data, '
                         'classes, --image-size or recipe): the runs in its work dir were trained '
                         'with other settings. Pass another --work-dir, or delete that one.'

@@ -23,7 +23,9 @@ def run_logged(cmd: list[str], log: str, env: dict, cwd: str) -> None:
     if result.returncode:
         with open(log) as f:
             tail = ''.join(f.readlines()[-30:])
-        raise SystemExit(f'failed ({result.returncode}): {" ".join(cmd)}\n{tail}\nfull log: {log}')
+        raise SystemExit(
+            f'error: failed ({result.returncode}): {" ".join(cmd)}\n{tail}\nfull log: {log}'
+        )
 
 
 def is_trained(run_dir: str, final: str) -> bool:

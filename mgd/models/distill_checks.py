@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from mgd.models.connectors.mgd_connector import MGDConnector
 from mgd.models.losses.mgd_loss import MGDLoss
+from mgd.utils.errors import ConfigError
 
 __all__ = ['check_distill_features', 'check_recorder_sources']
 
@@ -57,7 +58,7 @@ def _check_method_source(where: str, source: str, which: str, model: nn.Module) 
     try:
         cls = getattr(importlib.import_module(module_path), class_name)
     except (ImportError, AttributeError, ValueError):
-        raise ValueError(
+        raise ConfigError(
             f'{where}: source {source!r} is not a method of an importable class '
             "(write it as 'package.module.Class.method')."
         ) from None
@@ -69,13 +70,13 @@ def _check_method_source(where: str, source: str, which: str, model: nn.Module) 
     ]
     if instances and not found:
         overriding = sorted({type(m).__name__ for _, m in instances})
-        raise ValueError(
+        raise ConfigError(
             f'{where}: source {source!r} is never called: the {which} has {overriding}, which '
             f'override {method}. Name the method of its own class.'
         )
     if not found:
         classes = sorted({type(m).__name__ for m in model.children()})
-        raise ValueError(
+        raise ConfigError(
             f'{where}: source {source!r} is never called: the {which} has no {class_name} '
             f'(its top-level modules are {classes}). Name the forward of its head class.'
         )
@@ -111,7 +112,7 @@ def check_recorder_sources(
                 if which == 'teacher' and teacher_runs == 'extract_feat':
                     found = [n for n in found if _teacher_part(teacher, n) in ('backbone', 'neck')]
                     if not found:
-                        raise ValueError(
+                        raise ConfigError(
                             f'{where}: source {source!r} is never run: with teacher_runs='
                             "'extract_feat' the teacher runs only its backbone and neck. Set "
                             "model.teacher_runs='tensor'."
@@ -123,7 +124,7 @@ def check_recorder_sources(
                 close = _closest(source, names)
                 top = [n for n, _ in model.named_children()]
                 hint = f'closest names: {close}' if close else f'its top-level modules: {top}'
-                raise ValueError(
+                raise ConfigError(
                     f'{where}: source {source!r} is not a {kind} of the {which} '
                     f'({type(model).__name__}); {hint}. Set source to one of the names '
                     f'of `dict({which}.named_{kind}s())`.'
@@ -134,7 +135,7 @@ def check_recorder_sources(
                 and teacher_runs == 'extract_feat'
                 and _teacher_part(teacher, source) not in ('backbone', 'neck')
             ):
-                raise ValueError(
+                raise ConfigError(
                     f"{where}: source {source!r} is never run: with teacher_runs='extract_feat' "
                     'the teacher runs only its backbone and neck. Record a backbone/neck module '
                     "or set model.teacher_runs='tensor'."
@@ -156,7 +157,7 @@ def _recorded_feature(distiller: nn.Module, loss_name: str, spec: Mapping) -> tu
     where = f'{which} feature {spec["recorder"]!r} ({what} of {source!r}'
     where += f', data_idx {data_idx})' if data_idx is not None else ')'
     if record_idx >= len(recorder.data_buffer):
-        raise ValueError(
+        raise ConfigError(
             f'{loss_name}: the {which} recorder {spec["recorder"]!r} recorded '
             f'{len(recorder.data_buffer)} outputs of {source!r}, record_idx is {record_idx}: '
             f'{source!r} did not run in the forward pass.'
@@ -165,7 +166,7 @@ def _recorded_feature(distiller: nn.Module, loss_name: str, spec: Mapping) -> tu
     if data_idx is not None:
         if not isinstance(data, list | tuple) or data_idx >= len(data):
             count = len(data) if isinstance(data, list | tuple) else 'a single tensor, not a tuple'
-            raise ValueError(
+            raise ConfigError(
                 f'{loss_name}: data_idx {data_idx} is out of range: {source!r} of the {which} '
                 f'outputs {count}. Use indices below that (mgd_distiller(feature_indices=...)).'
             )
@@ -195,7 +196,7 @@ def check_distill_features(distiller: nn.Module) -> None:
             if isinstance(connector, MGDConnector):
                 if len(shape) != 4 or shape[1] != connector.student_channels:
                     channels = shape[1] if len(shape) > 1 else None
-                    raise ValueError(
+                    raise ConfigError(
                         f'{loss_name}: connector {connector_name!r} expects '
                         f'student_channels={connector.student_channels}, but the {where} '
                         f'has {channels} channels (shape {shape}): set student_channels='
@@ -217,12 +218,12 @@ def check_distill_features(distiller: nn.Module) -> None:
                 if connector_name
                 else 'give preds_S a MaskedGenerativeConnector (mgd_distiller does)'
             )
-            raise ValueError(
+            raise ConfigError(
                 f'{loss_name}: the {teacher_where} has {teacher[1]} channels but the '
                 f'{student_where} has {student[1]}: {fix}.'
             )
         if student[2:] != teacher[2:]:
-            raise ValueError(
+            raise ConfigError(
                 f'{loss_name}: student and teacher features differ in size: the {student_where} '
                 f'is {student}, the {teacher_where} is {teacher}. Distil features of the same '
                 'stride (the same FPN level / data_idx in both models).'

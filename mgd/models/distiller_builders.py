@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from mgd.utils.errors import ConfigError
+
 
 def mgd_distiller(
     source: str,
@@ -55,7 +57,7 @@ def mgd_distiller(
     ):
         values = [value] * len(indices) if isinstance(value, int) else list(value)
         if len(values) != len(indices):
-            raise ValueError(
+            raise ConfigError(
                 f'mgd_distiller: {name} gives {len(values)} numbers for {len(indices)} '
                 f'features (feature_indices={indices}): give one number, or one per feature.'
             )
@@ -162,7 +164,7 @@ def multi_teacher_distiller(
             )
         )
     if not parts:
-        raise ValueError('multi_teacher_distiller: no loss: give a teacher alpha_mgd > 0, or kd')
+        raise ConfigError('multi_teacher_distiller: no loss: give a teacher alpha_mgd > 0, or kd')
     keys = (
         'student_recorders',
         'teacher_recorders',

@@ -23,6 +23,7 @@ from mmrazor.registry import MODELS
 from torch import nn
 
 from mgd.utils.distill_config import is_distillation
+from mgd.utils.errors import ConfigError
 
 IMPORTANCE = {'l1': 'L1MutableChannelUnit', 'bn': 'BNScaleMutableChannelUnit'}
 
@@ -79,9 +80,9 @@ def prune_to_flops(
     from mmrazor.structures.subnet import export_fix_subnet, load_fix_subnet
 
     if not 0 < flops_ratio < 1:
-        raise ValueError(f'flops_ratio must be in (0, 1), got {flops_ratio}')
+        raise ConfigError(f'flops_ratio must be in (0, 1), got {flops_ratio}')
     if importance not in IMPORTANCE:
-        raise ValueError(f'importance must be one of {list(IMPORTANCE)}, got {importance!r}')
+        raise ConfigError(f'importance must be one of {list(IMPORTANCE)}, got {importance!r}')
     mutator = ChannelMutator(
         channel_unit_cfg=dict(type=IMPORTANCE[importance]), parse_cfg=parse_cfg(input_shape)
     )

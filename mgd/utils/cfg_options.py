@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 
 from mmengine.config import Config
 
+from mgd.utils.errors import ConfigError
+
 __all__ = ['check_cfg_options']
 
 ALLOW_NEW_KEYS_HINT = 'If the key is new on purpose, pass --allow-new-keys.'
@@ -183,7 +185,7 @@ def check_cfg_options(cfg: Config, options: Mapping) -> None:
         hint = MOVED_KEYS.get(key, hint)
         messages.append(f'{key!r}: {reason}; {hint}')
     if messages:
-        raise ValueError(
+        raise ConfigError(
             '--cfg-options names keys that are not in the config:\n  '
             + '\n  '.join(messages)
             + f'\n{ALLOW_NEW_KEYS_HINT}'

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections import OrderedDict
 
 import torch
@@ -24,6 +25,7 @@ from mmengine.runner import CheckpointLoader
 from torch import nn
 
 from mgd.utils.distill_config import is_distill_state
+from mgd.utils.errors import CheckpointError, ConfigError, MissingFileError
 
 TEACHER_CKPT_HINT = 'pass a local file with --cfg-options model.teacher_ckpt=/path/to/teacher.pth'
 
@@ -45,14 +47,56 @@ def load_url(url: str) -> object:
     return checkpoint
 
 
+# Globals that a pickle calls to run code or touch the system: a checkpoint naming one is an
+# attack (or a mistake that must not be run), never a model.
+CODE_MODULES = {
+    'os',
+    'posix',
+    'nt',
+    'subprocess',
+    'sys',
+    'shutil',
+    'socket',
+    'runpy',
+    'importlib',
+    'pty',
+    'ctypes',
+    'code',
+    'codeop',
+    'webbrowser',
+    'pickle',
+    'marshal',
+    'types',
+    'multiprocessing',
+}
+CODE_BUILTINS = {'eval', 'exec', 'compile', '__import__', 'open', 'getattr', 'setattr', 'apply'}
+
+
+def _runs_code(name: str) -> bool:
+    """Whether the pickled global ``name`` (``module.attr``) is a way to run code."""
+    module, _, attr = name.rpartition('.')
+    root = module.split('.')[0]
+    return root in CODE_MODULES or (
+        root in ('builtins', '__builtin__', 'io') and attr in CODE_BUILTINS
+    )
+
+
 def _unsafe_message(what: str, path: str, err: Exception) -> str | None:
-    unsafe = [line.strip() for line in str(err).splitlines() if 'GLOBAL' in line.upper()]
-    if not unsafe:
+    """The refusal of a checkpoint that holds python objects torch would not load; ``None``
+    when ``err`` is not that."""
+    names = re.findall(r'GLOBAL ([\w.]+)', str(err))
+    if not names:
         return None
+    if any(_runs_code(name) for name in names):
+        return (
+            f'{what} {path!r} contains code: its pickle calls {names[0]}, which would run when '
+            'the file is loaded. Do not load it (not with weights_only=False either); get the '
+            'checkpoint from a source you trust.'
+        )
     return (
         f'{what} {path!r} holds python objects other than tensors and plain data '
-        f'({unsafe[0]}); they are refused because unpickling them can run code. If you '
-        'trust the file, keep only its weights: python -c "import torch; c = torch.load('
+        f'({", ".join(dict.fromkeys(names))}), refused because unpickling objects can run code. '
+        'If you trust the file, keep only its weights: python -c "import torch; c = torch.load('
         "'IN.pth', weights_only=False); torch.save(dict(state_dict=c.get('state_dict', c)), "
         """'OUT.pth')" and pass OUT.pth."""
     )
@@ -78,18 +122,18 @@ def load_from_local(path: str, map_location: object = 'cpu', what: str = 'checkp
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         hint = TEACHER_CKPT_HINT if what == 'model.teacher_ckpt' else 'check the path'
-        raise FileNotFoundError(f'{what} {path!r} does not exist: {hint}')
+        raise MissingFileError(f'{what} {path!r} does not exist: {hint}')
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         message = _unsafe_message(what, path, err)
-        raise RuntimeError(
+        raise CheckpointError(
             message
             or f'could not read {what} {path!r} (UnpicklingError: {err}): is it a PyTorch '
             'checkpoint, completely written?'
         ) from err
     except Exception as err:  # zip, EOF and other format errors
-        raise RuntimeError(
+        raise CheckpointError(
             f'could not read {what} {path!r} ({type(err).__name__}: {err}): is it a PyTorch '
             'checkpoint, completely written?'
         ) from err
@@ -115,14 +159,14 @@ def read_state_dict(path: str, what: str = 'checkpoint') -> dict:
                 checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
         except Exception as err:  # network, pickle and zip errors all end here
             message = isinstance(err, pickle.UnpicklingError) and _unsafe_message(what, path, err)
-            raise RuntimeError(
+            raise CheckpointError(
                 message
                 or f'could not download {what} {path!r} ({type(err).__name__}: {err}). Without '
                 f'network access, download it on another machine and {TEACHER_CKPT_HINT}'
             ) from err
     state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict):
-        raise RuntimeError(f'{what} {path!r} holds no state dict')
+        raise CheckpointError(f'{what} {path!r} holds no state dict')
     return OrderedDict((k.removeprefix('module.'), v) for k, v in state_dict.items())
 
 
@@ -171,7 +215,7 @@ def load_strictly(model: nn.Module, path: str) -> dict:
             )
             if items
         ]
-        raise ValueError(
+        raise ConfigError(
             f"checkpoint {path!r} does not fit the config's model: {'; '.join(problems)}."
             + _fit_hint(list(state_dict), list(own))
         )

@@ -11,6 +11,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 
 from mgd.utils.cfg_options import check_cfg_options
+from mgd.utils.errors import ConfigError, MissingFileError
 
 __all__ = [
     'add_common_arguments',
@@ -53,11 +54,11 @@ def load_config(
     (:func:`mgd.utils.cfg_options.check_cfg_options`), so that a typo is not silently added.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'config {path!r} does not exist')
+        raise MissingFileError(f'config {path!r} does not exist')
     cfg = Config.fromfile(path)
     if cfg_options and 'lambda_kd' in cfg_options:
         # a config variable, used when the file was read: overriding it afterwards changes nothing
-        raise ValueError(
+        raise ConfigError(
             '--cfg-options lambda_kd=... would change nothing: the config used it when it was '
             'read. Set both weights instead: model.distiller.distill_losses.loss_kd.loss_weight=L '
             'model.architecture.head.loss.loss_weight=1-L (or edit lambda_kd in the file).'
@@ -116,7 +117,7 @@ def apply_train_options(cfg: Config, amp: bool = False, resume: str | None = Non
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError(
+            raise ConfigError(
                 '--amp needs a CUDA GPU (mmengine runs AmpOptimWrapper on accelerators only); '
                 'on the CPU, train without --amp.'
             )
@@ -144,7 +145,7 @@ def config_part(path: str, key: str = 'model', **changes):
 
         part = get_config(path)[key]
     elif not osp.isfile(path):
-        raise FileNotFoundError(f'config {path!r} does not exist')
+        raise MissingFileError(f'config {path!r} does not exist')
     else:
         part = Config.fromfile(path)[key]
     if changes:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 from mmengine.config import Config, ConfigDict
 
+from mgd.utils.errors import ConfigError, MissingFileError
+
 __all__ = [
     'DISTILL_TYPES',
     'STUDENT_PREFIX',
@@ -97,7 +99,7 @@ def student_config(cfg: Config | str) -> Config:
     """
     if isinstance(cfg, str):
         if not osp.isfile(cfg):
-            raise FileNotFoundError(f'config {cfg!r} does not exist')
+            raise MissingFileError(f'config {cfg!r} does not exist')
         cfg = Config.fromfile(cfg)
     cfg = cfg.copy()
     model = ConfigDict(evaluated_model(cfg)[1])
@@ -122,7 +124,7 @@ def distill_to_student(checkpoint: dict) -> dict:
         (k[len(STUDENT_PREFIX) :], v) for k, v in state_dict.items() if k.startswith(STUDENT_PREFIX)
     )
     if not student:
-        raise ValueError('no "architecture.*" tensors: this is not an mgd distillation checkpoint')
+        raise ConfigError('no "architecture.*" tensors: this is not an mgd distillation checkpoint')
     meta = {
         k: v
         for k, v in checkpoint.get('meta', {}).items()

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from collections.abc import Mapping
 
+from mgd.utils.errors import Refusal
+
 __all__ = [
     'TMP_SUFFIX',
     'NotWritableError',
@@ -33,7 +35,7 @@ _PROBE = 'write-check'
 _OLD = '-old'
 
 
-class NotWritableError(OSError):
+class NotWritableError(Refusal, OSError):
     """An output folder cannot be made or written; the message names it and what to do."""
 
 

@@ -32,6 +32,7 @@ from PIL import Image
 
 from mgd.utils.checkpoint import is_url
 from mgd.utils.distill_config import evaluated_model, teacher_ckpt_keys
+from mgd.utils.errors import AccessError, ConfigError, MissingFileError
 
 __all__ = ['check_data', 'check_downloads', 'check_resume', 'check_teacher_ckpt', 'check_work_dir']
 
@@ -204,7 +205,7 @@ def check_work_dir(cfg: Config) -> None:
         with tempfile.TemporaryFile(dir=work_dir):
             pass
     except OSError as err:
-        raise PermissionError(
+        raise AccessError(
             f'--work-dir {work_dir!r} cannot be created or written ({type(err).__name__}: '
             f'{err.strerror or err}): pass a folder you can write with --work-dir DIR.'
         ) from None
@@ -300,13 +301,13 @@ def check_data(cfg: Config, phase: str = 'train') -> None:
                 key = f'{name}_evaluator' + (f'.{i}' if len(evaluators) > 1 else '') + '.ann_file'
                 problems += _annotation_problems(key, ann_file, training=False)
     if problems:
-        raise FileNotFoundError(
+        raise MissingFileError(
             'the config names data that is not there:\n  ' + '\n  '.join(dict.fromkeys(problems))
         )
     if phase == 'train':
         class_problems += _class_problems(cfg)
     if class_problems:
-        raise ValueError(
+        raise ConfigError(
             "the config's classes do not match the data or the model:\n  "
             + '\n  '.join(class_problems)
         )
@@ -323,7 +324,7 @@ def check_teacher_ckpt(cfg: Config) -> None:
         return
     for key, path in teacher_ckpt_keys(cfg.get('model', {})).items():
         if not path:
-            raise ValueError(
+            raise ConfigError(
                 f'{key} is not set, so the teacher would stay randomly initialised. '
                 'Train the teacher first or download its checkpoint, then pass '
                 f'--cfg-options {key}=/path/to/teacher.pth'
@@ -342,14 +343,14 @@ def check_resume(cfg: Config) -> None:
     load_from = cfg.get('load_from')
     if load_from:
         if not is_url(load_from) and not osp.isfile(load_from):
-            raise FileNotFoundError(f'--resume: checkpoint {load_from!r} does not exist.')
+            raise MissingFileError(f'--resume: checkpoint {load_from!r} does not exist.')
         return
     pointer = osp.join(cfg.work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
         return  # mmengine starts from scratch (and says so): the first run of a job
     target = find_latest_checkpoint(cfg.work_dir)
     if not target or (not is_url(target) and not osp.isfile(target)):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'--resume: {pointer} names {target!r}, which does not exist. Pass the checkpoint '
             'to resume from explicitly (--resume work_dir/epoch_N.pth), or delete '
             f'{pointer} to start from scratch.'
@@ -403,7 +404,7 @@ def check_downloads(cfg: Config, timeout: float = 10.0) -> None:
             urllib.request.urlopen(request, timeout=timeout).close()
         except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts
             reason = getattr(err, 'reason', None) or err
-            raise ValueError(
+            raise ConfigError(
                 f'{key} {url!r} cannot be downloaded ({reason}). Without network access, '
                 'download it on another machine and pass the file: --cfg-options '
                 f'{key}=/path/to/{osp.basename(urllib.parse.urlparse(url).path)}'

@@ -180,3 +180,36 @@ def test_box_statistics_leave_out_ignored_regions(tmp_path):
     (tmp_path / 'a.json').write_text(json.dumps(coco))
     found = box_statistics(str(tmp_path / 'a.json'))
     assert found['boxes'].tolist() == [[4.0, 9.0]] and found['image_size'].tolist() == [100, 50]
+
+
+def test_a_coco_layout_is_used_as_it_is(tmp_path):
+    from mgd.experiments.own_data import prepare_data
+
+    annotations = tmp_path / 'set' / 'annotations'
+    annotations.mkdir(parents=True)
+    categories = [dict(id=2, name='b'), dict(id=1, name='a')]  # mmdet's order: by id
+    for split in ('train', 'val'):
+        coco = dict(images=[], annotations=[], categories=categories)
+        (annotations / f'instances_{split}.json').write_text(json.dumps(coco))
+    spec = prepare_data(str(tmp_path / 'set'), str(tmp_path / 'unused'), None, None)
+    assert spec.classes == ('a', 'b') and spec.data_root == str(tmp_path / 'set')
+    assert spec.splits == ('val',) and 'no test split: evaluate on val' in spec.notes[0]
+    (annotations / 'instances_test.json').write_text(json.dumps(coco))
+    assert prepare_data(str(tmp_path / 'set'), '', None, None).splits == ('val', 'test')
+    assert not (tmp_path / 'unused').exists()
+
+
+def test_the_pretrained_recipe_is_adapted_and_keeps_its_checkpoints(tmp_path):
+    configs = {
+        'teacher': 'configs/own_data/retinanet_r101_fpn_36e_own_data.py',
+        'mgd': 'configs/own_data/mgd_fpn_retina_r101_retina_r50_36e_own_data.py',
+    }
+    spec = DataSpec(str(tmp_path), ('a', 'b'), ('val',), size=512, ratios=[0.5, 1.0, 2.0])
+    spec.anchor_base = 3.0
+    written = write_configs(configs, spec, str(tmp_path / 'configs'), str(CONFIGS_ROOT), ['h'])
+    teacher, mgd = (Config.fromfile(written[k]) for k in ('teacher', 'mgd'))
+    assert teacher.load_from.startswith('https://download.openmmlab.com/')
+    assert mgd.model.architecture.init_cfg.checkpoint.startswith('https://download.openmmlab')
+    assert mgd.model.teacher.cfg_path == written['teacher']
+    for head in (teacher.model.bbox_head, mgd.model.architecture.bbox_head):
+        assert head.num_classes == 2 and head.anchor_generator.octave_base_scale == 3.0

@@ -4,6 +4,7 @@ network unless the config names a URL."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import socket
@@ -108,18 +109,37 @@ class _Payload:
         return open, (self.path, 'w')
 
 
-def test_checkpoint_with_code_is_refused_and_not_run(mgd_cfg, tmp_path):
+class _System:
+    def __reduce__(self):
+        return os.system, ('touch /tmp/mgd_code_ran',)
+
+
+@pytest.mark.parametrize('payload', ['open', 'system'])
+def test_checkpoint_with_code_is_refused_not_run_and_never_advised(mgd_cfg, tmp_path, payload):
     marker = tmp_path / 'code_ran'
     path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'meta': _Payload(str(marker))}, path)
+    evil = _Payload(str(marker)) if payload == 'open' else _System()
+    torch.save({'state_dict': {}, 'meta': evil}, path)
     mgd_cfg.model.teacher_ckpt = str(path)
     with pytest.raises(RuntimeError) as info:
         build_model(mgd_cfg)
     message = str(info.value)
-    assert f'model.teacher_ckpt {str(path)!r} holds python objects other than tensors' in message
-    assert 'io.open' in message  # the refused global
-    assert 'If you trust the file, keep only its weights' in message
+    called = 'io.open' if payload == 'open' else 'posix.system'
+    assert f'model.teacher_ckpt {str(path)!r} contains code: its pickle calls {called}' in message
+    assert 'Do not load it (not with weights_only=False either)' in message
+    assert 'If you trust the file' not in message  # no advice that would run it
     assert not marker.exists()
+
+
+def test_checkpoint_with_a_harmless_class_gets_the_weights_only_advice(mgd_cfg, tmp_path):
+    path = tmp_path / 'objects.pth'
+    torch.save({'state_dict': {}, 'meta': argparse.Namespace(epoch=3)}, path)
+    mgd_cfg.model.teacher_ckpt = str(path)
+    with pytest.raises(RuntimeError) as info:
+        build_model(mgd_cfg)
+    message = str(info.value)
+    assert 'holds python objects other than tensors and plain data (argparse.Namespace)' in message
+    assert 'If you trust the file, keep only its weights' in message
 
 
 @pytest.mark.parametrize(

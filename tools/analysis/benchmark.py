@@ -27,6 +27,7 @@ import torch
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.benchmark import report, run
+from mgd.utils.errors import run_main
 from mgd.utils.fileio import write_atomically
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -67,4 +68,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

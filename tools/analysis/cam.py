@@ -17,6 +17,7 @@ import argparse
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.cam import cam_figure
 from mgd.analysis.inference import pick_images
+from mgd.utils.errors import run_main
 
 
 def main():
@@ -33,7 +34,7 @@ def main():
     images = pick_images(args.images, args.per_class)
     names = args.names or [m.partition(':')[0].rsplit('/', 1)[-1][:-3] for m in args.models]
     if len(names) != len(args.models):
-        raise SystemExit(f'{len(args.models)} models but {len(names)} --names')
+        raise SystemExit(f'error: {len(args.models)} models but {len(names)} --names')
     models = [(n, *(m.partition(':')[::2])) for n, m in zip(names, args.models)]
     models = [(n, cfg, ckpt or None) for n, cfg, ckpt in models]
     classes = cam_figure(images, models, args.out, args.levels)
@@ -44,4 +45,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

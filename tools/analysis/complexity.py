@@ -18,6 +18,7 @@ import os.path as osp
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.complexity import complexity_table, measure
+from mgd.utils.errors import run_main
 
 
 def main():
@@ -47,4 +48,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

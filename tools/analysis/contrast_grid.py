@@ -15,6 +15,7 @@ import numpy as np
 
 from mgd.analysis.inference import pick_images
 from mgd.datasets.transforms import enhance
+from mgd.utils.errors import run_main
 from mgd.utils.fileio import write_atomically
 
 COLUMNS = ('original', 'hist_eq', 'clahe')
@@ -52,4 +53,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

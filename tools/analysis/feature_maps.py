@@ -15,6 +15,7 @@ import argparse
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.features import feature_figure
+from mgd.utils.errors import run_main
 
 
 def parse_model(text: str) -> tuple[str, str | None]:
@@ -44,4 +45,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -12,6 +12,7 @@ Example::
 import argparse
 
 from mgd.analysis.curves import plot_curves
+from mgd.utils.errors import run_main
 
 
 def main():
@@ -29,4 +30,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -15,6 +15,7 @@ import os
 import os.path as osp
 
 from mgd.analysis.results import results_table
+from mgd.utils.errors import run_main
 
 
 def main():
@@ -37,4 +38,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -13,6 +13,7 @@ import argparse
 
 from mgd.datasets.converters.neu_cls import convert
 from mgd.datasets.metainfo import NEU_DET_CLASSES
+from mgd.utils.errors import run_main
 
 
 def main() -> None:
@@ -31,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

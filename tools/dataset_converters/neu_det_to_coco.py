@@ -12,6 +12,7 @@ convention and split rule: see mgd/datasets/converters/neu_det.py.
 """
 
 from mgd.datasets.converters.cli import main
+from mgd.utils.errors import run_main
 
 if __name__ == '__main__':
-    main(__doc__, preset='neu_det')
+    run_main(lambda: main(__doc__, preset='neu_det'))

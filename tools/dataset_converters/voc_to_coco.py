@@ -19,6 +19,7 @@ keeps them as ordinary boxes. Details: mgd/datasets/converters/voc_convert.py.
 """
 
 from mgd.datasets.converters.cli import main
+from mgd.utils.errors import run_main
 
 if __name__ == '__main__':
-    main(__doc__)
+    run_main(lambda: main(__doc__))

@@ -14,6 +14,7 @@ import time
 
 from mgd.datasets.converters.synthetic import make_demo_data, summarize
 from mgd.datasets.converters.synthetic_boards import make_boards
+from mgd.utils.errors import run_main
 from mgd.utils.fileio import NotWritableError
 
 
@@ -52,4 +53,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from mmengine.utils import scandir
 from PIL import Image
 
+from mgd.utils.errors import MissingFileError, Refusal
 from mgd.utils.progress import track
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -43,7 +44,7 @@ NO_BOXES = '(no boxes)'  # the split group of images without boxes
 Classify = Callable[[str, str], tuple[str | None, tuple | None]]
 
 
-class VOCError(ValueError):
+class VOCError(Refusal, ValueError):
     """A problem with one file of the data set; the message starts with the file's path."""
 
 
@@ -121,7 +122,7 @@ def find_folder(root: str, names: Sequence[str], label: str) -> str:
     """``root/NAME`` for the first of ``names`` that exists, else one that matches in any case
     (``label`` names the folder in the error)."""
     if not osp.isdir(root):
-        raise FileNotFoundError(f'{root}: no such folder')
+        raise MissingFileError(f'{root}: no such folder')
     for name in names:
         if osp.isdir(osp.join(root, name)):
             return osp.join(root, name)
@@ -129,7 +130,7 @@ def find_folder(root: str, names: Sequence[str], label: str) -> str:
     for entry in sorted(os.listdir(root)):
         if entry.lower() in wanted and osp.isdir(osp.join(root, entry)):
             return osp.join(root, entry)
-    raise FileNotFoundError(f'{root}: has no {label} folder (the name in any case)')
+    raise MissingFileError(f'{root}: has no {label} folder (the name in any case)')
 
 
 def index_images(images_dir: str) -> dict[str, str]:
@@ -265,7 +266,7 @@ def read_voc(
     images_dir = find_folder(root, IMAGE_FOLDERS, 'IMAGES/ (or JPEGImages/)')
     xml_names = sorted(n for n in os.listdir(ann_dir) if n.lower().endswith('.xml'))
     if not xml_names:
-        raise FileNotFoundError(f'{ann_dir}: has no .xml files')
+        raise MissingFileError(f'{ann_dir}: has no .xml files')
     images = index_images(images_dir)
     data = VOCData(images_dir=images_dir)
     unknown: dict[str, tuple[int, list[str]]] = {}

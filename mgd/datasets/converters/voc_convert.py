@@ -45,6 +45,7 @@ from mgd.datasets.converters.voc import (
     read_voc,
 )
 from mgd.datasets.converters.voc_split import GivenSplit, apply_split
+from mgd.utils.errors import ConfigError
 from mgd.utils.fileio import check_writable_folder, restore_folder, write_folder_atomically
 
 SPLITS = ('train', 'val', 'test')
@@ -204,7 +205,7 @@ def convert_voc(
     classes = tuple(classes)
     repeated = sorted(name for name, n in Counter(classes).items() if n > 1)
     if not classes or repeated:
-        raise ValueError(f'the class list is empty or repeats {", ".join(repeated)}'.strip())
+        raise ConfigError(f'the class list is empty or repeats {", ".join(repeated)}'.strip())
     for path in (out_dir, osp.join(out_dir, 'images'), osp.join(out_dir, 'annotations')):
         check_writable_folder(path, 'out_dir')
     restore_folder(osp.join(out_dir, 'annotations'))  # in place, it may hold the XML files

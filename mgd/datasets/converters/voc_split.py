@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mgd.datasets.converters.voc import VOCError
+from mgd.utils.errors import MissingFileError
 
 LISTED_SPLITS = ('train', 'val', 'test', 'trainval')
 VAL_OF_TRAIN = 2 / 9
@@ -100,7 +101,7 @@ def read_split_file(path: str) -> GivenSplit:
         FileNotFoundError: no such file.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'--split-file {path}: no such file')
+        raise MissingFileError(f'--split-file {path}: no such file')
     assignment: dict[str, str] = {}
     owners: dict[str, str] = {}
     with open(path, encoding='utf-8') as f:

@@ -14,6 +14,7 @@ from torch import nn
 from mgd.models.algorithms.teacher import build_teacher, head_classes, load_teacher
 from mgd.models.algorithms.teacher_ensemble import TeacherEnsemble
 from mgd.models.distill_checks import check_distill_features, check_recorder_sources
+from mgd.utils.errors import ConfigError
 
 TEACHER_RUNS = ('extract_feat', 'tensor')
 TEACHER_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -35,18 +36,18 @@ def check_ensemble(
     if not isinstance(teacher, TeacherEnsemble):
         return
     if teacher_ckpt:
-        raise ValueError(
+        raise ConfigError(
             'model.teacher_ckpt is set but the teacher is a TeacherEnsemble: give each teacher '
             'its checkpoint as model.teacher.teachers.NAME.ckpt and remove model.teacher_ckpt.'
         )
     if inherit:
-        raise ValueError(
+        raise ConfigError(
             f'model.inherit={list(inherit)} needs one teacher to copy from; with a '
             'TeacherEnsemble set inherit=() (or load the modules with init_cfg/load_from).'
         )
     classes = head_classes(student)
     if None not in (classes, teacher.num_classes) and classes != teacher.num_classes:
-        raise ValueError(
+        raise ConfigError(
             f'the student predicts {classes} classes, the teachers {teacher.num_classes}: '
             'distil from teachers trained on the same classes.'
         )
@@ -96,15 +97,15 @@ class MGDDistill(SingleTeacherDistill):
         **kwargs,
     ) -> None:
         if teacher_runs not in TEACHER_RUNS:
-            raise ValueError(f'teacher_runs must be one of {TEACHER_RUNS}, got {teacher_runs!r}')
+            raise ConfigError(f'teacher_runs must be one of {TEACHER_RUNS}, got {teacher_runs!r}')
         if teacher_dtype is not None and teacher_dtype not in TEACHER_DTYPES:
-            raise ValueError(
+            raise ConfigError(
                 f"model.teacher_dtype must be None (float32), 'bf16' or 'fp16', got "
                 f'{teacher_dtype!r}'
             )
         for name, value in FIXED_OPTIONS.items():
             if kwargs.pop(name, value) != value:
-                raise ValueError(
+                raise ConfigError(
                     f'model.{name} must be {value} for MGDDistill, which always freezes the '
                     'teacher (in eval mode) and trains the student on its task loss plus the '
                     f'MGD losses; remove {name} from the config.'
@@ -160,7 +161,7 @@ class MGDDistill(SingleTeacherDistill):
         missing = [name for name in self.inherit if not hasattr(self.student, name)]
         if missing:
             top = [name for name, _ in self.student.named_children()]
-            raise ValueError(
+            raise ConfigError(
                 f'inherit names {missing}, which the student does not have; '
                 f'its modules are {top}'
             )
@@ -171,7 +172,7 @@ class MGDDistill(SingleTeacherDistill):
                 student_classes,
                 teacher_classes,
             ):
-                raise ValueError(
+                raise ConfigError(
                     f"inherit: the student's {name} predicts {student_classes} classes, the "
                     f"teacher's {teacher_classes}: its classifier cannot be inherited. Train "
                     'the teacher on the same classes (and pass it as model.teacher_ckpt), or '

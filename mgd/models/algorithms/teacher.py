@@ -9,6 +9,7 @@ from mmrazor.registry import MODELS
 from torch import nn
 
 from mgd.utils.checkpoint import read_state_dict
+from mgd.utils.errors import ConfigError
 
 HEADS = ('head', 'bbox_head', 'decode_head')
 
@@ -34,7 +35,7 @@ def load_teacher(teacher: nn.Module, path: str, what: str = 'model.teacher_ckpt'
     own = teacher.state_dict()
     matched = [k for k in state_dict if k in own]
     if not matched:
-        raise ValueError(
+        raise ConfigError(
             f"{what} {path!r} matches none of the teacher's parameter names "
             f'(checkpoint has e.g. {list(state_dict)[:3]}, the teacher e.g. {list(own)[:3]}): '
             'is it the checkpoint of this teacher config?'
@@ -45,13 +46,13 @@ def load_teacher(teacher: nn.Module, path: str, what: str = 'model.teacher_ckpt'
         if state_dict[k].shape != own[k].shape
     ]
     if wrong:
-        raise ValueError(
+        raise ConfigError(
             f'{what} {path!r} does not fit the teacher config; shapes differ '
             f'(checkpoint vs teacher): {"; ".join(wrong[:5])}'
         )
     missing = [k for k in own if k not in state_dict]
     if len(missing) > len(own) / 2:
-        raise ValueError(
+        raise ConfigError(
             f'{what} {path!r} holds only {len(own) - len(missing)} of the '
             f"teacher's {len(own)} tensors (missing e.g. {missing[:3]}): most of the teacher "
             'would stay randomly initialised. Is it the checkpoint of this teacher config '

@@ -10,6 +10,7 @@ from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
 from mgd.models.algorithms.teacher import build_teacher, head_classes, load_teacher
+from mgd.utils.errors import ConfigError
 
 
 @MODELS.register_module()
@@ -35,14 +36,14 @@ class TeacherEnsemble(BaseModel):
     def __init__(self, teachers: Mapping[str, Mapping]) -> None:
         super().__init__()
         if not isinstance(teachers, Mapping) or not teachers:
-            raise ValueError(
+            raise ConfigError(
                 'model.teacher.teachers must map names to teacher configs, e.g. '
                 f'dict(r34=dict(cfg_path=..., ckpt=...)); got {teachers!r}'
             )
         self.names = list(teachers)
         for name, spec in teachers.items():
             if not name.isidentifier() or hasattr(self, name) or name == 'stacked_logits':
-                raise ValueError(
+                raise ConfigError(
                     f'model.teacher.teachers: {name!r} cannot name a teacher (recorders reach '
                     "it as NAME.module): use a plain identifier such as 'r34'."
                 )
@@ -54,7 +55,7 @@ class TeacherEnsemble(BaseModel):
             self.add_module(name, model)
         classes = {name: head_classes(getattr(self, name)) for name in self.names}
         if len({c for c in classes.values() if c is not None}) > 1:
-            raise ValueError(
+            raise ConfigError(
                 f'model.teacher.teachers predict different numbers of classes ({classes}): '
                 'their outputs cannot be averaged. Give every teacher the same classes '
                 '(its head.num_classes) and a checkpoint trained on them.'
@@ -73,7 +74,7 @@ class TeacherEnsemble(BaseModel):
     def forward(self, inputs: Tensor, data_samples: list | None = None, mode: str = 'tensor'):
         """Each teacher's ``mode='tensor'`` output, in the order of ``names``."""
         if mode != 'tensor':
-            raise ValueError(
+            raise ConfigError(
                 f"TeacherEnsemble runs its teachers in mode='tensor' only, not {mode!r}"
             )
         outputs = [teacher(inputs, data_samples, mode='tensor') for teacher in self.teachers()]

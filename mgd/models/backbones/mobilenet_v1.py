@@ -10,6 +10,8 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from mgd.utils.errors import ConfigError
+
 # (out_channels, stride) of the 13 depthwise-separable layers that follow the 3x3 stem.
 DEPTHWISE_SEPARABLE_LAYERS = (
     (64, 1),
@@ -59,9 +61,9 @@ class MobileNetV1(BaseBackbone):
         num_layers = len(DEPTHWISE_SEPARABLE_LAYERS) + 1
         out_indices = tuple(out_indices)
         if not out_indices or any(not 0 <= i < num_layers for i in out_indices):
-            raise ValueError(f'out_indices must be in [0, {num_layers}), got {out_indices}')
+            raise ConfigError(f'out_indices must be in [0, {num_layers}), got {out_indices}')
         if not -1 <= frozen_stages < num_layers:
-            raise ValueError(f'frozen_stages must be in [-1, {num_layers}), got {frozen_stages}')
+            raise ConfigError(f'frozen_stages must be in [-1, {num_layers}), got {frozen_stages}')
         self.out_indices = out_indices
         self.frozen_stages = frozen_stages
         conv_args = dict(norm_cfg=norm_cfg or dict(type='BN'), act_cfg=act_cfg or dict(type='ReLU'))

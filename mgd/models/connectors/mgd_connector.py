@@ -7,6 +7,8 @@ from mmrazor.models.architectures.connectors.base_connector import BaseConnector
 from mmrazor.registry import MODELS
 from torch import nn
 
+from mgd.utils.errors import ConfigError
+
 
 def random_mask(feature: torch.Tensor, lambda_mgd: float, mask_on_channel: bool) -> torch.Tensor:
     """Draws a 0/1 mask that zeroes a fraction ``lambda_mgd`` of ``feature``.
@@ -51,7 +53,7 @@ class MGDConnector(BaseConnector):
     ) -> None:
         super().__init__(init_cfg)
         if not 0 <= lambda_mgd < 1:  # also refuses NaN, for which every comparison is False
-            raise ValueError(
+            raise ConfigError(
                 f'lambda_mgd must be in [0, 1), got {lambda_mgd}: it is the fraction of the '
                 'student feature that is masked, and 1 would leave nothing to distil from.'
             )
@@ -60,7 +62,7 @@ class MGDConnector(BaseConnector):
             ('teacher_channels', teacher_channels),
         ):
             if not isinstance(value, int) or value <= 0:
-                raise ValueError(f'{name} must be a positive int, got {value!r}')
+                raise ConfigError(f'{name} must be a positive int, got {value!r}')
         self.student_channels = student_channels
         self.teacher_channels = teacher_channels
         self.lambda_mgd = lambda_mgd
@@ -79,7 +81,7 @@ class MGDConnector(BaseConnector):
     def forward_train(self, feature: torch.Tensor) -> torch.Tensor:
         """Returns the generated N×teacher_channels×H×W feature."""
         if feature.dim() != 4 or feature.shape[1] != self.student_channels:
-            raise ValueError(
+            raise ConfigError(
                 f'{type(self).__name__} expects an N×{self.student_channels}×H×W student '
                 f'feature, got shape {tuple(feature.shape)}: set student_channels to the '
                 "recorded feature's channel count."

@@ -17,12 +17,14 @@ import torch.nn.functional as F  # noqa: N812
 from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
+from mgd.utils.errors import ConfigError
+
 
 def _check_temperature(temperature: float, loss: str) -> None:
     if not (isinstance(temperature, int | float) and math.isfinite(temperature)) or (
         temperature <= 0
     ):
-        raise ValueError(
+        raise ConfigError(
             f'{loss}: temperature must be a finite number > 0, got {temperature!r} (it divides '
             'the logits; 1 is plain softmax/sigmoid, 2-4 softens them as usual for KD).'
         )
@@ -32,7 +34,7 @@ def _check_weight(loss_weight: float, loss: str) -> None:
     if not (isinstance(loss_weight, int | float) and math.isfinite(loss_weight)) or (
         loss_weight < 0
     ):
-        raise ValueError(f'{loss}: loss_weight must be a finite number >= 0, got {loss_weight!r}')
+        raise ConfigError(f'{loss}: loss_weight must be a finite number >= 0, got {loss_weight!r}')
 
 
 @MODELS.register_module()
@@ -71,7 +73,7 @@ class MultiTeacherKDLoss(nn.Module):
         if preds_T.dim() == preds_S.dim():
             preds_T = preds_T.unsqueeze(0)
         if preds_S.dim() != 2 or preds_T.shape[1:] != preds_S.shape:
-            raise ValueError(
+            raise ConfigError(
                 'MultiTeacherKDLoss needs student logits N×K and teacher logits (M×)N×K of the '
                 f'same N and K, got student {tuple(preds_S.shape)} and teachers '
                 f'{tuple(preds_T.shape)}: do all models predict the same classes?'
@@ -114,11 +116,11 @@ class DenseClsKDLoss(nn.Module):
         _check_temperature(temperature, 'DenseClsKDLoss')
         _check_weight(loss_weight, 'DenseClsKDLoss')
         if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(
+            raise ConfigError(
                 f'DenseClsKDLoss: num_classes must be an int >= 1, got {num_classes!r}'
             )
         if topk is not None and (not isinstance(topk, int) or topk < 1):
-            raise ValueError(
+            raise ConfigError(
                 f'DenseClsKDLoss: topk must be None (every anchor) or an int >= 1, got {topk!r}'
             )
         self.num_classes = num_classes
@@ -131,7 +133,7 @@ class DenseClsKDLoss(nn.Module):
         out = []
         for i, level in enumerate(levels):
             if level.dim() != 4 or level.shape[1] % self.num_classes:
-                raise ValueError(
+                raise ConfigError(
                     f'DenseClsKDLoss: the {which} class scores of level {i} have shape '
                     f'{tuple(level.shape)}, not N×(anchors·{self.num_classes})×H×W: is '
                     f"num_classes={self.num_classes} the head's, and is the recorder on the "
@@ -158,7 +160,7 @@ class DenseClsKDLoss(nn.Module):
         shapes_s = [tuple(p.shape) for p in preds_S]
         shapes_t = [tuple(p.shape) for p in preds_T]
         if shapes_s != shapes_t:
-            raise ValueError(
+            raise ConfigError(
                 'DenseClsKDLoss: the student and teacher heads output class scores of different '
                 f'shapes (student {shapes_s}, teacher {shapes_t}): both heads must predict the '
                 'same classes with the same anchors on the same FPN levels.'

@@ -8,6 +8,8 @@ import torch
 from mmrazor.registry import MODELS
 from torch import nn
 
+from mgd.utils.errors import ConfigError
+
 
 @MODELS.register_module(name='MaskedGenerativeLoss')
 class MGDLoss(nn.Module):
@@ -23,7 +25,7 @@ class MGDLoss(nn.Module):
     def __init__(self, alpha_mgd: float = 2e-5) -> None:
         super().__init__()
         if not math.isfinite(alpha_mgd) or alpha_mgd < 0:
-            raise ValueError(
+            raise ConfigError(
                 f'alpha_mgd must be a finite number >= 0, got {alpha_mgd}: it weights the MGD '
                 'loss (the paper uses 2e-5 for RetinaNet, 5e-7 for two-stage, 7e-5 on ImageNet).'
             )
@@ -40,7 +42,7 @@ class MGDLoss(nn.Module):
             A float32 scalar.
         """
         if preds_S.shape != preds_T.shape:
-            raise ValueError(
+            raise ConfigError(
                 f'MGD loss needs student and teacher features of one shape, got student '
                 f'{tuple(preds_S.shape)} and teacher {tuple(preds_T.shape)}: check the '
                 'connector channels and that both features come from the same level.'

@@ -9,10 +9,12 @@ from mmengine.dist import get_world_size
 from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
+from mgd.utils.errors import ConfigError
+
 
 def _check_number(value: object, name: str) -> float:
     if not isinstance(value, int | float) or not value >= 0 or value == float('inf'):
-        raise ValueError(f'YOLOv5OutputKDLoss: {name} must be a finite number >= 0, got {value!r}')
+        raise ConfigError(f'YOLOv5OutputKDLoss: {name} must be a finite number >= 0, got {value!r}')
     return float(value)
 
 
@@ -51,7 +53,7 @@ class YOLOv5OutputKDLoss(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(
+            raise ConfigError(
                 f'YOLOv5OutputKDLoss: num_classes must be an int >= 1, got {num_classes!r}'
             )
         self.num_classes = num_classes
@@ -65,7 +67,7 @@ class YOLOv5OutputKDLoss(nn.Module):
     def _per_anchor(level: Tensor, attributes: int, what: str, i: int, anchors: int) -> Tensor:
         """N×(A·attributes)×H×W -> N×A×attributes×H×W, as mmyolo's head split them."""
         if level.dim() != 4 or level.shape[1] != anchors * attributes:
-            raise ValueError(
+            raise ConfigError(
                 f'YOLOv5OutputKDLoss: {what} of level {i} has shape {tuple(level.shape)}, '
                 f"not N×({anchors} anchors·{attributes})×H×W: is the recorder on the YOLOv5 head's "
                 "forward (class scores, boxes, objectness), and num_classes the head's?"
@@ -90,7 +92,7 @@ class YOLOv5OutputKDLoss(nn.Module):
         shapes = [[tuple(t.shape) for t in part] for part in (cls_S, bbox_S, obj_S)]
         shapes_t = [[tuple(t.shape) for t in part] for part in (cls_T, bbox_T, obj_T)]
         if shapes != shapes_t:
-            raise ValueError(
+            raise ConfigError(
                 'YOLOv5OutputKDLoss: the student and teacher heads output different shapes '
                 f'(student {shapes}, teacher {shapes_t}): both must predict the same classes '
                 'with the same anchors on the same levels and input size.'

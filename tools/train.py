@@ -14,6 +14,7 @@ from mgd.utils.preflight import (
     check_resume,
     check_teacher_ckpt,
     check_work_dir,
+    lock_work_dir,
 )
 
 
@@ -39,6 +40,7 @@ def main():
     check_resume(cfg)
     check_teacher_ckpt(cfg)
     check_downloads(cfg)
+    lock_work_dir(cfg)  # last: a refused run leaves nothing behind
     setup_launcher(cfg, args.launcher)
     Runner.from_cfg(cfg).train()
 

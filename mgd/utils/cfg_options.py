@@ -1,7 +1,12 @@
-"""Refuses ``--cfg-options`` keys that the config does not have, before anything is built.
+"""Refuses ``--cfg-options`` that would be silently ignored, before anything is built.
 
-Without it mmengine adds a mistyped key (``model.teacher_ckp=...``) as a new one and the run
-silently ignores it. ``mgd.utils.config.load_config`` calls :func:`check_cfg_options`.
+* :func:`check_cfg_options`: keys that the config does not have. mmengine would add a mistyped
+  key (``model.teacher_ckp=...``) as a new one and the run would ignore it.
+* :func:`check_file_variables`: top-level variables of the config file (``data_root``,
+  ``classes``, ``image_size``, ``lambda_kd``, a pipeline...). The file used them when it was
+  read; setting one afterwards changes the dumped config and nothing that runs.
+
+``mgd.utils.config.load_config`` calls both.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from mmengine.config import Config
 
 from mgd.utils.errors import ConfigError
 
-__all__ = ['check_cfg_options']
+__all__ = ['check_cfg_options', 'check_file_variables']
 
 ALLOW_NEW_KEYS_HINT = 'If the key is new on purpose, pass --allow-new-keys.'
 # Top-level keys that mmengine's Runner reads although they are not arguments of Runner.
@@ -33,6 +38,11 @@ UNTYPED_ARGUMENTS = {
     'randomness': {'seed', 'deterministic', 'diff_rank_seed'},
     'env_cfg': {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'},
     'auto_scale_lr': {'enable', 'base_batch_size'},
+}
+# What to set instead of a file variable, where the value alone does not say it.
+VARIABLE_HINTS = {
+    'lambda_kd': 'model.distiller.distill_losses.loss_kd.loss_weight=L and '
+    'model.architecture.head.loss.loss_weight=1-L',
 }
 # Keys that configs no longer have, and what does their job now.
 MOVED_KEYS = {
@@ -190,3 +200,66 @@ def check_cfg_options(cfg: Config, options: Mapping) -> None:
             + '\n  '.join(messages)
             + f'\n{ALLOW_NEW_KEYS_HINT}'
         )
+
+
+def _leaves(node: object, path: str = '') -> Iterator[tuple[str, object]]:
+    """``(dotted path, value)`` of every value in ``node``, containers included."""
+    if isinstance(node, Mapping):
+        items = node.items()
+    elif isinstance(node, list | tuple):
+        items = enumerate(node)
+    else:
+        return
+    for key, value in items:
+        sub = f'{path}.{key}' if path else str(key)
+        yield sub, value
+        yield from _leaves(value, sub)
+
+
+def _uses(cfg: Config, name: str, variables: set[str]) -> list[str]:
+    """The keys outside the file's ``variables`` whose value is the variable's value (or, for
+    a string, contains it); none for values too common to tell (None, booleans, 0, 1)."""
+    value = cfg._cfg_dict[name]
+    if value is None or isinstance(value, bool) or value in (0, 1, '', (), []):
+        return []
+    found: list[str] = []
+    for path, other in _leaves(cfg._cfg_dict):
+        if path.split('.')[0] in variables:
+            continue
+        if other == value or (
+            isinstance(value, str) and len(value) > 3 and isinstance(other, str) and value in other
+        ):
+            if not any(path.startswith(f'{f}.') for f in found):  # the outermost only
+                found.append(path)
+    return found
+
+
+def check_file_variables(cfg: Config, options: Mapping) -> None:
+    """Refuses ``--cfg-options`` of a top-level variable of the config file (a top-level key
+    that mmengine's Runner does not read), naming the keys that hold its value.
+
+    Raises:
+        ConfigError: the variable, where it was used, and the keys to set instead.
+    """
+    from mmengine.runner import Runner
+
+    read_at_run = _init_arguments(Runner) | RUNNER_EXTRA_KEYS | {'custom_imports'}
+    variables = {k for k in cfg._cfg_dict if k not in read_at_run}
+    messages = []
+    for key in options:
+        name = key.split('.')[0]
+        if name not in variables or name in MOVED_KEYS:
+            continue
+        uses = _uses(cfg, name, variables)
+        instead = VARIABLE_HINTS.get(name) or (
+            'the keys that hold its value: ' + ', '.join(uses[:8]) + ' ...' * (len(uses) > 8)
+            if uses
+            else 'the keys computed from it'
+        )
+        messages.append(
+            f'{key}: {name!r} is a variable of the config file, used when the file was read, so '
+            f'setting it now would change nothing that runs. Set {instead} (or edit {name} in a '
+            'copy of the file)'
+        )
+    if messages:
+        raise ConfigError('--cfg-options would be ignored:\n  ' + '\n  '.join(messages))

@@ -10,7 +10,7 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
-from mgd.utils.cfg_options import check_cfg_options
+from mgd.utils.cfg_options import check_cfg_options, check_file_variables
 from mgd.utils.errors import ConfigError, MissingFileError
 
 __all__ = [
@@ -56,14 +56,8 @@ def load_config(
     if not osp.isfile(path):
         raise MissingFileError(f'config {path!r} does not exist')
     cfg = Config.fromfile(path)
-    if cfg_options and 'lambda_kd' in cfg_options:
-        # a config variable, used when the file was read: overriding it afterwards changes nothing
-        raise ConfigError(
-            '--cfg-options lambda_kd=... would change nothing: the config used it when it was '
-            'read. Set both weights instead: model.distiller.distill_losses.loss_kd.loss_weight=L '
-            'model.architecture.head.loss.loss_weight=1-L (or edit lambda_kd in the file).'
-        )
     if cfg_options:
+        check_file_variables(cfg, cfg_options)
         if not allow_new_keys:
             check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)

@@ -9,6 +9,7 @@
 * ``check_resume``: a ``last_checkpoint`` or ``--resume PATH`` naming a file that is gone;
 * ``check_teacher_ckpt``: a distillation config without a teacher checkpoint;
 * ``check_work_dir``: a ``--work-dir`` that cannot be created or written;
+* ``lock_work_dir``: a ``--work-dir`` that another training run is using;
 * ``check_downloads``: a ``load_from`` or ``Pretrained`` checkpoint URL that is neither cached
   nor reachable (a machine without internet).
 
@@ -34,7 +35,14 @@ from mgd.utils.checkpoint import is_url
 from mgd.utils.distill_config import evaluated_model, teacher_ckpt_keys
 from mgd.utils.errors import AccessError, ConfigError, MissingFileError
 
-__all__ = ['check_data', 'check_downloads', 'check_resume', 'check_teacher_ckpt', 'check_work_dir']
+__all__ = [
+    'check_data',
+    'check_downloads',
+    'check_resume',
+    'check_teacher_ckpt',
+    'check_work_dir',
+    'lock_work_dir',
+]
 
 # JSON annotation files up to this size are parsed to see whether they hold any image.
 MAX_PARSED_ANNOTATION_BYTES = 50 * 2**20
@@ -209,6 +217,49 @@ def check_work_dir(cfg: Config) -> None:
             f'--work-dir {work_dir!r} cannot be created or written ({type(err).__name__}: '
             f'{err.strerror or err}): pass a folder you can write with --work-dir DIR.'
         ) from None
+
+
+LOCK_FILE = '.mgd-train.lock'
+_held_locks: dict = {}  # lock file -> its open handle in this process (released when it ends)
+
+
+def lock_work_dir(cfg: Config) -> None:
+    """Refuses a work dir that another training run is using; holds it for this process.
+
+    The lock is ``flock`` on ``WORK_DIR/.mgd-train.lock``: the system releases it when the
+    process ends, however it ends, so a killed run leaves nothing stuck. Only the first rank
+    of a distributed run takes it. Where the file system has no ``flock``, nothing is locked.
+
+    Raises:
+        AccessError: naming the work dir and the run holding it (its pid).
+    """
+    import fcntl
+
+    if int(os.environ.get('RANK', '0')) != 0:
+        return
+    path = osp.realpath(osp.join(cfg.work_dir, LOCK_FILE))
+    if path in _held_locks:
+        return  # this process holds it already (a tool called twice in one process)
+    handle = open(path, 'a+')  # noqa: SIM115 - held open for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or 'another process'
+        handle.close()
+        raise AccessError(
+            f'--work-dir {cfg.work_dir!r} is in use by another training run ({holder}); its '
+            'checkpoints and config would be overwritten. Wait for it to end, or pass another '
+            '--work-dir.'
+        ) from None
+    except OSError:
+        handle.close()
+        return  # no flock on this file system
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f'pid {os.getpid()} on {os.uname().nodename}')
+    handle.flush()
+    _held_locks[path] = handle
 
 
 def _num_classes_keys(model: Mapping, path: str = '') -> Iterator[tuple[str, int]]:

@@ -161,7 +161,7 @@ def test_recorder_past_the_teacher_name_must_be_backbone_or_neck_for_extract_fea
 def test_lambda_kd_on_the_command_line_is_refused_with_the_two_keys():
     from mgd.utils.config import load_config
 
-    with pytest.raises(ValueError, match='loss_kd.loss_weight=L model.architecture.head.loss'):
+    with pytest.raises(ValueError, match='loss_kd.loss_weight=L and model.architecture.head.loss'):
         load_config(str(MULTI), {'lambda_kd': 0.3})
     cfg = load_config(
         str(MULTI),

@@ -7,7 +7,7 @@ import re
 
 import pytest
 from mmengine.config import Config
-from utils import DEMO_MGD
+from utils import DEMO_MGD, REPO
 
 from mgd.utils.cfg_options import check_cfg_options
 from mgd.utils.config import load_config
@@ -108,3 +108,40 @@ def test_all_unknown_keys_are_listed(cfg):
     with pytest.raises(ValueError) as info:
         check_cfg_options(cfg, {'model.teacher_ckp': 1, 'lod_from': 2, 'load_from': 3})
     assert str(info.value).count('did you mean') == 2
+
+
+@pytest.mark.parametrize(
+    'option, keys',
+    [
+        (
+            {'data_root': '/elsewhere/'},
+            'train_dataloader.dataset.data_root, val_dataloader.dataset.data_root, '
+            'test_dataloader.dataset.data_root (or edit data_root',
+        ),
+        (
+            {'image_size': (64, 64)},
+            'train_dataloader.dataset.pipeline.2.scale, val_dataloader.dataset.pipeline.1.scale, '
+            'test_dataloader.dataset.pipeline.1.scale (or edit image_size',
+        ),
+        ({'classes': ('a',)}, 'train_dataloader.dataset.metainfo.classes, '),
+        ({'backend_args': None}, 'the keys computed from it (or edit backend_args'),
+    ],
+)
+def test_a_variable_of_the_file_is_refused_with_the_keys_that_use_it(option, keys):
+    """The file read these when it was parsed: setting them afterwards would change nothing
+    that runs (the dumped config would still show the new value)."""
+    from mgd.utils.config import load_config
+
+    own = str(REPO / 'configs' / 'own_data' / 'retinanet_r50_fpn_36e_own_data.py')
+    name = next(iter(option))
+    with pytest.raises(ValueError) as info:
+        load_config(own, option)
+    message = str(info.value)
+    assert message.startswith('--cfg-options would be ignored:')
+    assert (
+        f"{name}: '{name}' is a variable of the config file, used when the file was read" in message
+    )
+    assert keys in message
+    # the keys it names take effect
+    cfg = load_config(own, {'train_dataloader.dataset.data_root': '/elsewhere/', 'load_from': None})
+    assert cfg.train_dataloader.dataset.data_root == '/elsewhere/' and cfg.load_from is None

@@ -211,8 +211,10 @@ def test_resume_pointer_to_a_deleted_checkpoint(tmp_path):
 
 
 def run_tool(monkeypatch, tool: str, *args: str) -> None:
+    """The tool's ``main`` with these arguments; its refusal raised, not printed (the printing
+    is tests/test_tools/test_errors.py's)."""
     monkeypatch.setattr(sys, 'argv', [tool, *args])
-    runpy.run_path(str(REPO_TOOLS / tool), run_name='__main__')
+    runpy.run_path(str(REPO_TOOLS / tool), run_name='tool')['main']()
 
 
 def test_train_refuses_a_typo_and_allow_new_keys_lets_it_through(monkeypatch, tmp_path):
@@ -319,3 +321,37 @@ def test_an_unreachable_checkpoint_url_is_named_with_its_key(monkeypatch, tmp_pa
     (tmp_path / 'torch' / 'checkpoints' / 'b.pth').write_bytes(b'')  # mmengine's cache
     check_downloads(cfg, timeout=5)
     check_downloads(Config(dict(load_from='/local/file.pth', model=dict())))  # not a URL
+
+
+def test_a_work_dir_in_use_is_refused_and_a_killed_run_leaves_no_lock(tmp_path):
+    """Two training runs in one work dir would overwrite each other's checkpoints: the second
+    is refused, naming the first; the lock dies with its process, however it ends."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from mgd.utils.preflight import LOCK_FILE, _held_locks, lock_work_dir
+
+    cfg = Config(dict(work_dir=str(tmp_path)))
+    holder = subprocess.Popen(
+        [sys.executable, '-c',
+         'import sys, time; from mmengine.config import Config; '
+         'from mgd.utils.preflight import lock_work_dir; '
+         f'lock_work_dir(Config(dict(work_dir={str(tmp_path)!r}))); print("locked", flush=True); '
+         'time.sleep(60)'],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        with pytest.raises(PermissionError, match=rf'is in use by another training run \(pid '
+                           rf'{holder.pid} on .*\).*pass another --work-dir'):  # fmt: skip
+            lock_work_dir(cfg)
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # no clean-up runs
+        holder.wait()
+    time.sleep(0.1)
+    lock_work_dir(cfg)  # free again
+    lock_work_dir(cfg)  # and this process may take it twice
+    assert (tmp_path / LOCK_FILE).read_text() == f'pid {os.getpid()} on {os.uname().nodename}'
+    _held_locks.pop(os.path.realpath(tmp_path / LOCK_FILE)).close()

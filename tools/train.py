@@ -12,6 +12,7 @@ from mgd.utils.preflight import (
     check_data,
     check_downloads,
     check_resume,
+    check_resume_settings,
     check_teacher_ckpt,
     check_work_dir,
     lock_work_dir,
@@ -27,6 +28,11 @@ def parse_args():
         const='auto',
         help='resume from this checkpoint, or (no value) from the latest in the work dir',
     )
+    parser.add_argument(
+        '--allow-changes',
+        action='store_true',
+        help='--resume although the optimizer, schedule or loss settings changed',
+    )
     parser.add_argument('--amp', action='store_true', help='mixed precision (fp16 on CUDA)')
     return parser.parse_args()
 
@@ -38,6 +44,7 @@ def main():
     check_work_dir(cfg)
     check_data(cfg, 'train')
     check_resume(cfg)
+    check_resume_settings(cfg, args.allow_changes)
     check_teacher_ckpt(cfg)
     check_downloads(cfg)
     lock_work_dir(cfg)  # last: a refused run leaves nothing behind

@@ -7,6 +7,7 @@
   their order (for JSON files up to 50 MB), classes that do not match the model's
   ``num_classes``;
 * ``check_resume``: a ``last_checkpoint`` or ``--resume PATH`` naming a file that is gone;
+* ``check_resume_settings``: ``--resume`` with changed optimizer, schedule or loss settings;
 * ``check_teacher_ckpt``: a distillation config without a teacher checkpoint;
 * ``check_work_dir``: a ``--work-dir`` that cannot be created or written;
 * ``lock_work_dir``: a ``--work-dir`` that another training run is using;
@@ -39,6 +40,7 @@ __all__ = [
     'check_data',
     'check_downloads',
     'check_resume',
+    'check_resume_settings',
     'check_teacher_ckpt',
     'check_work_dir',
     'lock_work_dir',
@@ -405,6 +407,76 @@ def check_resume(cfg: Config) -> None:
             f'--resume: {pointer} names {target!r}, which does not exist. Pass the checkpoint '
             'to resume from explicitly (--resume work_dir/epoch_N.pth), or delete '
             f'{pointer} to start from scratch.'
+        )
+
+
+# The settings a resumed run takes from the checkpoint (the optimizer state) or mixes with the
+# checkpoint's (the losses): changing them on --resume is refused unless allowed.
+RESUMED_SECTIONS = ('optim_wrapper', 'param_scheduler')
+LOSS_WORDS = ('loss', 'alpha_mgd', 'lambda_mgd', 'temperature', 'tau')
+
+
+def _settings(cfg: Mapping) -> dict[str, object]:
+    """The optimizer, schedule and loss settings of a config, by dotted key."""
+    found = {}
+    for section in RESUMED_SECTIONS:
+        if section in cfg:
+            found |= {path: v for path, v in _leaves(cfg[section], section) if _is_value(v)}
+    for path, value in _leaves(cfg.get('model', {}), 'model'):
+        if _is_value(value) and any(word in path.split('.')[-1] for word in LOSS_WORDS):
+            found[path] = value
+        elif _is_value(value) and '.loss' in path:
+            found[path] = value
+    return found
+
+
+def _is_value(value: object) -> bool:
+    return not isinstance(value, Mapping | list | tuple)
+
+
+def _leaves(node: object, path: str) -> Iterator[tuple[str, object]]:
+    items = node.items() if isinstance(node, Mapping) else enumerate(node)
+    for key, value in items:
+        sub = f'{path}.{key}'
+        yield sub, value
+        if isinstance(value, Mapping | list | tuple):
+            yield from _leaves(value, sub)
+
+
+def check_resume_settings(cfg: Config, allow_changes: bool = False) -> None:
+    """With ``resume``, compares the optimizer, schedule and loss settings with those saved in
+    the checkpoint (mmengine stores the config in its ``meta``). A changed learning rate would
+    be overridden by the optimizer state; a changed loss weight would mix two runs in one.
+
+    Raises:
+        ConfigError: naming each changed key (old -> new), unless ``allow_changes``.
+    """
+    if not cfg.get('resume') or allow_changes:
+        return
+    from mgd.utils.checkpoint import load_from_local
+
+    path = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
+    if not path or is_url(path) or not osp.isfile(path):
+        return
+    meta = load_from_local(path, 'cpu', '--resume checkpoint').get('meta', {})
+    try:
+        old = Config.fromstring(meta['cfg'], '.py').to_dict()
+    except Exception:  # noqa: BLE001 - no readable config saved: nothing to compare
+        return
+    before, now = _settings(old), _settings(cfg.to_dict())
+    changed = [
+        f'{key}: {before.get(key, "(absent)")!r} -> {now.get(key, "(absent)")!r}'
+        for key in sorted(set(before) | set(now))
+        if before.get(key) != now.get(key)
+    ]
+    if changed:
+        raise ConfigError(
+            f'--resume from {path!r} with other optimizer, schedule or loss settings than it was '
+            'trained with:\n  ' + '\n  '.join(changed) + '\nThe optimizer state in the '
+            'checkpoint overrides a new learning rate, and changed losses would mix two runs in '
+            'one. Resume with the old settings; or start a new run from these weights with '
+            f'--cfg-options load_from={path} (no --resume); or pass --allow-changes to resume '
+            'anyway.'
         )
 
 

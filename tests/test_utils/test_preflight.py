@@ -355,3 +355,35 @@ def test_a_work_dir_in_use_is_refused_and_a_killed_run_leaves_no_lock(tmp_path):
     lock_work_dir(cfg)  # and this process may take it twice
     assert (tmp_path / LOCK_FILE).read_text() == f'pid {os.getpid()} on {os.uname().nodename}'
     _held_locks.pop(os.path.realpath(tmp_path / LOCK_FILE)).close()
+
+
+def test_resume_with_changed_optimizer_or_loss_settings_is_refused(tmp_path):
+    """On --resume the optimizer state would override a new learning rate, and a new loss
+    weight would mix two runs: both are named (old -> new) and refused unless allowed."""
+    import torch
+
+    from mgd.utils.preflight import check_resume_settings
+
+    trained = Config.fromfile(str(DEMO_MGD))
+    path = tmp_path / 'epoch_3.pth'
+    torch.save({'meta': {'cfg': trained.pretty_text, 'epoch': 3}, 'state_dict': {}}, path)
+    cfg = Config.fromfile(str(DEMO_MGD))
+    cfg.merge_from_dict(dict(resume=True, load_from=str(path), work_dir=str(tmp_path)))
+    check_resume_settings(cfg)  # the same settings
+    lr = trained.optim_wrapper.optimizer.lr
+    cfg.merge_from_dict(
+        {
+            'optim_wrapper.optimizer.lr': 0.5,
+            'model.distiller.distill_losses.loss_mgd_neck0.alpha_mgd': 1e-3,
+            'train_cfg.max_epochs': 48,  # more epochs: what resuming is for, not refused
+        }
+    )
+    with pytest.raises(ValueError) as info:
+        check_resume_settings(cfg)
+    message = str(info.value)
+    assert message.startswith(f'--resume from {str(path)!r} with other optimizer, schedule or loss')
+    assert f'optim_wrapper.optimizer.lr: {lr!r} -> 0.5' in message
+    assert 'model.distiller.distill_losses.loss_mgd_neck0.alpha_mgd: 2e-05 -> 0.001' in message
+    assert 'max_epochs' not in message and message.count(' -> ') == 2
+    assert 'pass --allow-changes to resume anyway' in message
+    check_resume_settings(cfg, allow_changes=True)

@@ -155,3 +155,28 @@ def test_checkpoint_missing_a_few_tensors_loads_with_a_warning(tmp_path, monkeyp
     load_teacher(teacher, str(path))
     assert torch.equal(teacher.state_dict()['0.weight'], state['0.weight'])
     assert warnings == ["teacher checkpoint lacks 1 tensors, e.g. ['1.num_batches_tracked']"]
+
+
+def test_checkpoint_of_a_deeper_model_is_refused_naming_where_it_differs(tmp_path):
+    """The r34 teacher's checkpoint given as the r18 teacher's: every r18 tensor is there with
+    its shape, and more besides; loading it would train against the wrong teacher."""
+    from torch import nn
+
+    deeper = nn.Sequential(*tiny_teacher(), nn.Conv2d(4, 4, 1))  # one more layer: '2.*'
+    path = tmp_path / 'deeper.pth'
+    torch.save({'state_dict': deeper.state_dict()}, path)
+    with pytest.raises(ValueError) as info:
+        load_teacher(tiny_teacher(), str(path), 'model.teacher.teachers.r18.ckpt')
+    message = str(info.value)
+    assert message.startswith(f"model.teacher.teachers.r18.ckpt {str(path)!r} holds 2 tensors ")
+    assert 'the teacher does not have, in 2.weight (1), 2.bias (1)' in message
+    assert "another depth or layout, or another teacher's" in message
+
+
+def test_checkpoint_lacking_weights_is_refused_naming_their_module(tmp_path):
+    state = tiny_teacher().state_dict()
+    del state['1.weight']  # the BatchNorm's scale: the teacher would compute something else
+    path = tmp_path / 'lacking.pth'
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(ValueError, match=r'lacks 1 of its tensors, in 1.weight \(1\): they would '):
+        load_teacher(tiny_teacher(), str(path))

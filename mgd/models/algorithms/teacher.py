@@ -23,13 +23,26 @@ def head_classes(model: nn.Module) -> int | None:
     return None
 
 
+def _modules(keys: list[str], depth: int = 2) -> str:
+    """Where ``keys`` are, by module (their first ``depth`` name parts), with counts."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        module = '.'.join(key.split('.')[:depth])
+        counts[module] = counts.get(module, 0) + 1
+    shown = sorted(counts.items(), key=lambda kv: -kv[1])[:4]
+    more = f' and {len(counts) - 4} more modules' if len(counts) > 4 else ''
+    return ', '.join(f'{m} ({n})' for m, n in shown) + more
+
+
 def load_teacher(teacher: nn.Module, path: str, what: str = 'model.teacher_ckpt') -> None:
     """Loads ``path`` into ``teacher``; refuses a checkpoint that does not fit it.
 
     ``what`` names the config key in messages.
 
     Raises:
-        ValueError: no parameter name matches, or a matching tensor has another shape.
+        ValueError: no parameter name matches, a matching tensor has another shape, or the
+            checkpoint lacks tensors of the teacher (BatchNorm batch counters aside) or holds
+            tensors it does not have: the checkpoint of another model.
     """
     state_dict = read_state_dict(path, what)
     own = teacher.state_dict()
@@ -51,12 +64,30 @@ def load_teacher(teacher: nn.Module, path: str, what: str = 'model.teacher_ckpt'
             f'(checkpoint vs teacher): {"; ".join(wrong[:5])}'
         )
     missing = [k for k in own if k not in state_dict]
+    extra = [k for k in state_dict if k not in own]
     if len(missing) > len(own) / 2:
         raise ConfigError(
             f'{what} {path!r} holds only {len(own) - len(missing)} of the '
             f"teacher's {len(own)} tensors (missing e.g. {missing[:3]}): most of the teacher "
             'would stay randomly initialised. Is it the checkpoint of this teacher config '
             '(model.teacher.cfg_path)?'
+        )
+    # BatchNorm's batch counters do not change what the teacher computes
+    lost = [k for k in missing if not k.endswith('num_batches_tracked')]
+    if lost or extra:
+        parts = []
+        if lost:
+            parts.append(
+                f'lacks {len(lost)} of its tensors, in {_modules(lost)}: they would stay randomly '
+                'initialised'
+            )
+        if extra:
+            parts.append(
+                f'holds {len(extra)} tensors the teacher does not have, in {_modules(extra)}'
+            )
+        raise ConfigError(
+            f'{what} {path!r} {" and ".join(parts)}. Is it the checkpoint of this teacher '
+            "config (another depth or layout, or another teacher's)?"
         )
     if missing:
         print_log(

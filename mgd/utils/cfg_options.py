@@ -19,7 +19,7 @@ from mmengine.config import Config
 
 from mgd.utils.errors import ConfigError
 
-__all__ = ['check_cfg_options', 'check_file_variables']
+__all__ = ['check_cfg_options', 'check_file_variables', 'config_items']
 
 ALLOW_NEW_KEYS_HINT = 'If the key is new on purpose, pass --allow-new-keys.'
 # Top-level keys that mmengine's Runner reads although they are not arguments of Runner.
@@ -116,19 +116,6 @@ def _arguments_of(node: Mapping, path: str, scope: str | None) -> tuple[set[str]
     return names, repr(type_name) if type_name is not None else 'an untyped dict'
 
 
-def _flat_keys(node: object, path: str = '') -> Iterator[str]:
-    if isinstance(node, Mapping):
-        items = node.items()
-    elif isinstance(node, list | tuple):
-        items = enumerate(node)
-    else:
-        return
-    for key, value in items:
-        sub = f'{path}.{key}' if path else str(key)
-        yield sub
-        yield from _flat_keys(value, sub)
-
-
 def _new_key(cfg: Config, key: str) -> tuple[str, object] | None:
     """Where ``key`` leaves ``cfg``: ``(last existing path, its value)``, or None if it fits.
 
@@ -178,7 +165,7 @@ def check_cfg_options(cfg: Config, options: Mapping) -> None:
             continue
         parent_path, parent = new
         if all_keys is None:
-            all_keys = list(_flat_keys(cfg._cfg_dict))
+            all_keys = [path for path, _ in config_items(cfg._cfg_dict)]
         candidates = list(all_keys)
         if isinstance(parent, Mapping):
             arguments, what = _arguments_of(parent, parent_path, cfg.get('default_scope'))
@@ -202,8 +189,9 @@ def check_cfg_options(cfg: Config, options: Mapping) -> None:
         )
 
 
-def _leaves(node: object, path: str = '') -> Iterator[tuple[str, object]]:
-    """``(dotted path, value)`` of every value in ``node``, containers included."""
+def config_items(node: object, path: str = '') -> Iterator[tuple[str, object]]:
+    """``(dotted key, value)`` of every value in a config dict ``node`` (list items by index),
+    containers included, outermost first; keys start with ``path``."""
     if isinstance(node, Mapping):
         items = node.items()
     elif isinstance(node, list | tuple):
@@ -213,7 +201,7 @@ def _leaves(node: object, path: str = '') -> Iterator[tuple[str, object]]:
     for key, value in items:
         sub = f'{path}.{key}' if path else str(key)
         yield sub, value
-        yield from _leaves(value, sub)
+        yield from config_items(value, sub)
 
 
 def _uses(cfg: Config, name: str, variables: set[str]) -> list[str]:
@@ -223,7 +211,7 @@ def _uses(cfg: Config, name: str, variables: set[str]) -> list[str]:
     if value is None or isinstance(value, bool) or value in (0, 1, '', (), []):
         return []
     found: list[str] = []
-    for path, other in _leaves(cfg._cfg_dict):
+    for path, other in config_items(cfg._cfg_dict):
         if path.split('.')[0] in variables:
             continue
         if other == value or (

@@ -32,6 +32,7 @@ from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 from PIL import Image
 
+from mgd.utils.cfg_options import config_items
 from mgd.utils.checkpoint import is_url
 from mgd.utils.distill_config import evaluated_model, teacher_ckpt_keys
 from mgd.utils.errors import AccessError, ConfigError, MissingFileError
@@ -421,8 +422,8 @@ def _settings(cfg: Mapping) -> dict[str, object]:
     found = {}
     for section in RESUMED_SECTIONS:
         if section in cfg:
-            found |= {path: v for path, v in _leaves(cfg[section], section) if _is_value(v)}
-    for path, value in _leaves(cfg.get('model', {}), 'model'):
+            found |= {path: v for path, v in config_items(cfg[section], section) if _is_value(v)}
+    for path, value in config_items(cfg.get('model', {}), 'model'):
         if _is_value(value) and any(word in path.split('.')[-1] for word in LOSS_WORDS):
             found[path] = value
         elif _is_value(value) and '.loss' in path:
@@ -432,15 +433,6 @@ def _settings(cfg: Mapping) -> dict[str, object]:
 
 def _is_value(value: object) -> bool:
     return not isinstance(value, Mapping | list | tuple)
-
-
-def _leaves(node: object, path: str) -> Iterator[tuple[str, object]]:
-    items = node.items() if isinstance(node, Mapping) else enumerate(node)
-    for key, value in items:
-        sub = f'{path}.{key}'
-        yield sub, value
-        if isinstance(value, Mapping | list | tuple):
-            yield from _leaves(value, sub)
 
 
 def check_resume_settings(cfg: Config, allow_changes: bool = False) -> None:

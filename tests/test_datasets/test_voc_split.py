@@ -152,3 +152,12 @@ def test_the_converter_keeps_image_sets_and_says_so(voc, tmp_path):
     assert '\r' not in result.stdout  # progress as lines: readable in a log file
     test = json.loads((out / 'annotations/instances_test.json').read_text())
     assert stems(test) == sorted(list(IMAGES)[7:])
+
+
+def test_an_xml_size_that_is_not_the_images_is_an_error_naming_the_file(voc, tmp_path):
+    xml = voc / 'Annotations' / 'img_2.xml'
+    xml.write_text(xml.read_text().replace('<width>40</width>', '<width>400</width>'))
+    with pytest.raises(VOCError, match=r'img_2.xml: <size> says 400x30, but its image .*img_2.jpg '
+                       r'is 40x30: fix the XML'):  # fmt: skip
+        convert_voc(voc, tmp_path / 'out', CLASSES)
+    assert not (tmp_path / 'out' / 'annotations').exists()

@@ -168,7 +168,7 @@ def test_checkpoint_of_a_deeper_model_is_refused_naming_where_it_differs(tmp_pat
     with pytest.raises(ValueError) as info:
         load_teacher(tiny_teacher(), str(path), 'model.teacher.teachers.r18.ckpt')
     message = str(info.value)
-    assert message.startswith(f"model.teacher.teachers.r18.ckpt {str(path)!r} holds 2 tensors ")
+    assert message.startswith(f'model.teacher.teachers.r18.ckpt {str(path)!r} holds 2 tensors ')
     assert 'the teacher does not have, in 2.weight (1), 2.bias (1)' in message
     assert "another depth or layout, or another teacher's" in message
 

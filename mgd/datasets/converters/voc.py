@@ -170,17 +170,25 @@ def _is_difficult(obj: ET.Element) -> bool:
         return text in ('true', 'yes')
 
 
-def _image_size(root: ET.Element, image_path: str) -> tuple[int, int]:
-    """Width and height from ``<size>``, or from the image file when ``<size>`` lacks them."""
-    try:
-        width = int(float(root.findtext('size/width')))
-        height = int(float(root.findtext('size/height')))
-        if width > 0 and height > 0:
-            return width, height
-    except (TypeError, ValueError):
-        pass
+def _image_size(root: ET.Element, image_path: str, xml_path: str) -> tuple[int, int]:
+    """The image file's width and height (its header); ``<size>``, where given, must agree.
+
+    Raises:
+        VOCError: ``<size>`` says another size than the image has (the boxes would be clipped
+            to the wrong frame and train on the wrong pixels).
+    """
     with Image.open(image_path) as img:
-        return img.size
+        size = img.size
+    try:
+        written = int(float(root.findtext('size/width'))), int(float(root.findtext('size/height')))
+    except (TypeError, ValueError):
+        return size
+    if all(written) and written != size:
+        raise VOCError(
+            f'{xml_path}: <size> says {written[0]}x{written[1]}, but its image {image_path} is '
+            f'{size[0]}x{size[1]}: fix the XML (or the image) so that its boxes fit the image'
+        )
+    return size
 
 
 def parse_annotation(
@@ -221,7 +229,7 @@ def parse_annotation(
     ):
         raise VOCError(f'{xml_path}: its image {file_name or stem!r} is not in {data.images_dir}')
     group, order = classify(stem, image_path)
-    width, height = _image_size(root, image_path)
+    width, height = _image_size(root, image_path, xml_path)
     file_name = osp.relpath(image_path, data.images_dir).replace(os.sep, '/')
     order = natural_key(file_name) if order is None else order
     record = ImageRecord(image_path, file_name, group, order, width, height)

@@ -29,7 +29,7 @@ from mgd.analysis.complexity import count_flops, count_params
 from mgd.analysis.models import build_model
 from mgd.models.pruning import IMPORTANCE, prune_to_flops, pruned_config
 from mgd.utils.checkpoint import read_state_dict
-from mgd.utils.errors import run_main
+from mgd.utils.errors import ConfigError, run_main
 from mgd.utils.fileio import write_atomically
 
 
@@ -44,10 +44,20 @@ def main() -> None:
     parser.add_argument('--input-size', type=int, nargs=2, default=(256, 256), metavar=('H', 'W'))
     parser.add_argument('--mgd-config', help='also write this MGD config with the pruned student')
     parser.add_argument('--work-dir')
+    parser.add_argument(
+        '--force', action='store_true', help='replace a pruned model already in the work dir'
+    )
     args = parser.parse_args()
 
     name = osp.splitext(osp.basename(args.config))[0]
     work_dir = osp.abspath(args.work_dir or osp.join('work_dirs', f'pruned_{name}'))
+    done = [f for f in ('fix_subnet.json', 'pruned.pth') if osp.exists(osp.join(work_dir, f))]
+    if done and not args.force:
+        raise ConfigError(
+            f'{work_dir} already holds a pruned model ({", ".join(done)}); replacing it would '
+            'leave models fine-tuned from it without the structure they were trained with. '
+            'Pass another --work-dir, or --force to replace it.'
+        )
     os.makedirs(work_dir, exist_ok=True)
     # the model the config evaluates, uninitialised: the checkpoint sets every weight, and only
     # after prune_to_flops has swapped the layers

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from mmrazor.registry import MODELS
 from tool_run import run_tool
 from utils import (
     CONFIGS,
+    REPO,
     build_model,
     check_training_step,
     offline_config,
@@ -123,3 +126,15 @@ def test_tool_writes_structure_weights_and_configs(trained, tmp_path):
         rebuilt.backbone.conv1.out_channels
         == json.loads((out / 'fix_subnet.json').read_text())['backbone.conv1_(0, 16)_16']
     )
+    # a second pruning into the same work dir is refused: it would replace the structure that
+    # models fine-tuned from the first were trained with
+    before = (out / 'pruned.pth').read_bytes()
+    again = subprocess.run(
+        [sys.executable, 'tools/prune.py', STUDENT, str(ckpt), '--flops-ratio', '0.3',
+         '--work-dir', str(out)],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert again.returncode == 1 and 'Traceback' not in again.stderr
+    assert 'already holds a pruned model (fix_subnet.json, pruned.pth)' in again.stderr
+    assert 'or --force to replace it' in again.stderr
+    assert (out / 'pruned.pth').read_bytes() == before

@@ -27,7 +27,11 @@ from torch import nn
 from mgd.utils.distill_config import is_distill_state
 from mgd.utils.errors import CheckpointError, ConfigError, MissingFileError
 
-TEACHER_CKPT_HINT = 'pass a local file with --cfg-options model.teacher_ckpt=/path/to/teacher.pth'
+
+def local_file_hint(what: str) -> str:
+    """How to pass a local file for the config key ``what`` (e.g. ``model.teacher_ckpt``, or
+    ``model.teacher.teachers.r34.ckpt`` in an ensemble)."""
+    return f'pass a local file with --cfg-options {what}=/path/to/teacher.pth'
 
 
 def is_url(path: str) -> bool:
@@ -121,7 +125,7 @@ def load_from_local(path: str, map_location: object = 'cpu', what: str = 'checkp
     """
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
-        hint = TEACHER_CKPT_HINT if what == 'model.teacher_ckpt' else 'check the path'
+        hint = local_file_hint(what) if what.startswith('model.teacher') else 'check the path'
         raise MissingFileError(f'{what} {path!r} does not exist: {hint}')
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -162,7 +166,7 @@ def read_state_dict(path: str, what: str = 'checkpoint') -> dict:
             raise CheckpointError(
                 message
                 or f'could not download {what} {path!r} ({type(err).__name__}: {err}). Without '
-                f'network access, download it on another machine and {TEACHER_CKPT_HINT}'
+                f'network access, download it on another machine and {local_file_hint(what)}'
             ) from err
     state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict):

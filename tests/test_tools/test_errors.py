@@ -85,3 +85,18 @@ def test_a_refusal_is_found_behind_the_error_raised_from_it():
         assert str(refusal_of(outer)) == 'x.pth does not exist'
     assert isinstance(ConfigError('k'), ValueError)  # callers catching the builtin still do
     assert refusal_of(KeyError('k')) is None
+
+
+@pytest.mark.parametrize(
+    'flag, message',
+    [
+        (['--tile-grid-size', '0', '0'], '--tile-grid-size: ContrastEnhance tile_grid_size must'),
+        (['--clip-limit', 'nan'], '--clip-limit: ContrastEnhance clip_limit must be > 0, got nan'),
+    ],
+)
+def test_contrast_grid_checks_its_flags_as_the_transform_does(flag, message, monkeypatch, capsys):
+    tool = 'tools/analysis/contrast_grid.py'
+    monkeypatch.setattr(sys, 'argv', [tool, '/nope.jpg', '--out', '/tmp/never.png', *flag])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(REPO / tool), run_name='__main__')
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

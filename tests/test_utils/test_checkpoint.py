@@ -180,3 +180,23 @@ def test_checkpoint_lacking_weights_is_refused_naming_their_module(tmp_path):
     torch.save({'state_dict': state}, path)
     with pytest.raises(ValueError, match=r'lacks 1 of its tensors, in 1.weight \(1\): they would '):
         load_teacher(tiny_teacher(), str(path))
+
+
+def test_an_offline_ensemble_teacher_is_told_its_own_key(monkeypatch):
+    """In an ensemble the key is model.teacher.teachers.NAME.ckpt (model.teacher_ckpt is
+    refused there): the advice names it."""
+    import urllib.error
+
+    from mgd.utils.checkpoint import read_state_dict
+
+    def offline(url, **kwargs):
+        raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
+
+    monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', offline)
+    with pytest.raises(RuntimeError) as info:
+        read_state_dict('https://example.org/r34.pth', 'model.teacher.teachers.r34.ckpt')
+    assert str(info.value).endswith(
+        'pass a local file with --cfg-options model.teacher.teachers.r34.ckpt=/path/to/teacher.pth'
+    )
+    with pytest.raises(FileNotFoundError, match=r'teachers.r18.ckpt=/path/to/teacher.pth$'):
+        read_state_dict('/nope.pth', 'model.teacher.teachers.r18.ckpt')

@@ -14,8 +14,8 @@ import mmcv
 import numpy as np
 
 from mgd.analysis.inference import pick_images
-from mgd.datasets.transforms import enhance
-from mgd.utils.errors import run_main
+from mgd.datasets.transforms import check_arguments, enhance
+from mgd.utils.errors import ConfigError, run_main
 from mgd.utils.fileio import write_atomically
 
 COLUMNS = ('original', 'hist_eq', 'clahe')
@@ -45,8 +45,14 @@ def main() -> None:
     parser.add_argument('--clip-limit', type=float, default=2.0)
     parser.add_argument('--tile-grid-size', type=int, nargs=2, default=(8, 8))
     args = parser.parse_args()
+    tiles = tuple(args.tile_grid_size)
+    try:  # the transform's own checks, before any image is read
+        check_arguments('clahe', args.clip_limit, tiles)
+    except ConfigError as err:
+        flag = '--clip-limit' if 'clip_limit' in str(err) else '--tile-grid-size'
+        parser.error(f'{flag}: {err}')
     files = pick_images(args.images, args.per_class)
-    picture = grid(files, args.clip_limit, tuple(args.tile_grid_size))
+    picture = grid(files, args.clip_limit, tiles)
     _, png = cv2.imencode('.png', picture)
     write_atomically({args.out: png.tobytes()})
     print(f'{len(files)} images -> {args.out}')

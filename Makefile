@@ -19,7 +19,7 @@ format: install
 	$(PY) -m ruff check --fix .
 
 test: lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest -rs tests
 
 demo: install
 	$(PY) tools/demo.py

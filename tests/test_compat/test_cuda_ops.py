@@ -529,3 +529,31 @@ def test_gpu_check_segmentation_batch_at_the_crop_size():
         REPO / 'configs/cityscapes/mgd_pspnet_r101_pspnet_r18_8xb2-40k_cityscapes-512x512.py'
     )
     assert student.get('pretrained') is None  # nothing to download
+
+
+def test_a_cuda_tensor_takes_the_torchvision_path_without_route_cpu(monkeypatch):
+    """The other tests force the routed path on CPU tensors; this one checks the decision
+    itself: a tensor on CUDA (a stand-in whose ``is_cuda`` is true) goes to the routed kernel,
+    a CPU tensor to mmcv's compiled one, for every kernel the extension reroutes."""
+    import types
+
+    from mgd.compat import cuda_kernels
+
+    class OnCuda:
+        is_cuda = True
+
+    names = list(cuda_kernels.KERNELS)
+    monkeypatch.setattr(
+        cuda_kernels, 'KERNELS', {n: (lambda n: lambda *a, **k: ('routed', n))(n) for n in names}
+    )
+    compiled = types.ModuleType('mmcv._ext')
+    for n in names:
+        setattr(compiled, n, (lambda n: lambda *a, **k: ('compiled', n))(n))
+    compiled.other = 'kept'
+    proxy = cuda_ops.RoutedExtension(compiled)
+    cuda_ops.CALLS.clear()
+    for n in names:
+        assert getattr(proxy, n)(OnCuda(), 1) == ('routed', n)
+        assert getattr(proxy, n)(torch.zeros(1), 1) == ('compiled', n)
+    assert proxy.other == 'kept'
+    assert all(cuda_ops.CALLS['torchvision', n] == cuda_ops.CALLS['mmcv', n] == 1 for n in names)

@@ -56,3 +56,27 @@ def test_results_files(tmp_path):
     assert saved['info']['minutes'] == 1.5 and saved['info']['seeds'] == 1
     assert saved['runs'] == {'mgd_seed0': {'m': 1}}
     assert saved['summary']['mgd']['mAP'] == [26.6, None]
+
+
+def test_three_seeds_with_a_missing_and_an_empty_metric_by_hand():
+    """Seed 1 has no AP_S (an empty size range: CocoMetric writes -1), seed 2 no AP50 at all:
+    each mean and sample std is over the seeds that have the value."""
+    runs = {
+        'mgd': [
+            {'coco/bbox_mAP': 0.262, 'coco/bbox_mAP_50': 0.60, 'coco/bbox_mAP_s': 0.18},
+            {'coco/bbox_mAP': 0.266, 'coco/bbox_mAP_50': 0.64, 'coco/bbox_mAP_s': -1.0},
+            {'coco/bbox_mAP': 0.270, 'coco/bbox_mAP_s': 0.22},
+        ]
+    }
+    columns = [('mAP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'), ('AP_S', 'coco/bbox_mAP_s')]
+    row = summarize(runs, columns)['mgd']
+    assert row['seeds'] == 3
+    # mAP: mean 26.6; deviations -0.4, 0, +0.4 -> sample variance (0.16 + 0.16) / 2 = 0.16
+    assert math.isclose(row['mAP'][0], 26.6) and math.isclose(row['mAP'][1], 0.4)
+    # AP50 over seeds 0 and 1: 62.0 ± sqrt((4 + 4) / 1) = 2.83
+    assert math.isclose(row['AP50'][0], 62.0) and math.isclose(row['AP50'][1], math.sqrt(8))
+    # AP_S over seeds 0 and 2: 20.0 ± sqrt(8)
+    assert math.isclose(row['AP_S'][0], 20.0) and math.isclose(row['AP_S'][1], math.sqrt(8))
+    assert markdown_table({'mgd': row}, ['mAP', 'AP50', 'AP_S']).splitlines()[-1] == (
+        '| mgd | 3 | 26.6 ± 0.4 | 62.0 ± 2.8 | 20.0 ± 2.8 |'
+    )

@@ -83,3 +83,37 @@ def test_names_must_match_models(tmp_path):
         tmp_path / 'x.png', check=False,
     )  # fmt: skip
     assert result.returncode != 0 and '1 models but 2 --names' in result.stderr
+
+
+class _ColourClassifier(torch.nn.Module):
+    """A classifier whose answer is known: its last stage (a 1x1 conv + ReLU) has one channel
+    per input colour, and class k's logit is the mean of channel k (red, green)."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = torch.nn.Module()
+        self.backbone.stage = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.ReLU())
+        self.backbone.layers = ['stage']
+        with torch.no_grad():
+            self.backbone.stage[0].weight.copy_(torch.eye(3)[:2].view(2, 3, 1, 1))
+            self.backbone.stage[0].bias.zero_()
+
+    def forward(self, inputs, mode='tensor'):
+        return self.backbone.stage(inputs).mean((2, 3))
+
+
+@pytest.mark.parametrize('target', [0, 1])
+def test_grad_cam_lights_where_the_class_evidence_is(target):
+    """Red in the top-left quadrant, green in the bottom-right: the map of class 0 (red) is
+    the top-left quadrant, that of class 1 (green) the bottom-right, nothing elsewhere."""
+    from mgd.analysis.cam import heat_map
+
+    inputs = torch.zeros(1, 3, 32, 32)
+    inputs[0, 0, :16, :16] = 1.0  # red
+    inputs[0, 1, 16:, 16:] = 1.0  # green
+    grayscale, used, prob = heat_map(_ColourClassifier().eval(), inputs, target_class=target)
+    assert used == target and prob == pytest.approx(0.5)  # both logits are 0.25
+    hot = (slice(0, 16), slice(0, 16)) if target == 0 else (slice(16, 32), slice(16, 32))
+    expected = np.zeros((32, 32), np.float32)
+    expected[hot] = 1.0
+    np.testing.assert_allclose(grayscale, expected, atol=1e-6)

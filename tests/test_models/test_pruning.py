@@ -60,6 +60,14 @@ def test_prune_reaches_the_flops_target_and_keeps_the_fpn_outputs(trained, impor
     assert all(c == 64 for n, c in structure.items() if n.startswith('neck.fpn_convs'))
     assert model.backbone.conv1.out_channels < 16  # pruned, and static
     assert type(model.backbone.conv1) is torch.nn.Conv2d
+    if importance == 'l1':  # the filters of largest L1 norm are kept, in their order
+        weight = trained['backbone.layer2.0.conv1.weight']
+        kept = structure['backbone.layer2.0.conv1_(0, 32)_32']
+        assert kept < 32
+        largest = weight.abs().sum((1, 2, 3)).topk(kept).indices.sort().values
+        # the filters' own BatchNorm follows them (the conv's input channels are pruned too)
+        gamma = trained['backbone.layer2.0.bn1.weight']
+        torch.testing.assert_close(model.backbone.layer2[0].bn1.weight.detach(), gamma[largest])
 
 
 def test_bn_scale_keeps_the_channels_of_largest_gamma(trained):

@@ -24,15 +24,16 @@ def mgd_losses(model, data, seed: int = 0) -> dict:
     return {k: v for k, v in losses.items() if k.startswith('distill.')}
 
 
-def test_bf16_teacher_features_and_losses(mgd_cfg):
+@pytest.mark.parametrize('name, dtype', [('bf16', torch.bfloat16), ('fp16', torch.float16)])
+def test_half_precision_teacher_features_and_losses(mgd_cfg, name, dtype):
     model = build_model(mgd_cfg).train()
     data = detection_batch(model)
     fp32 = mgd_losses(model, data)
-    model.teacher_dtype = 'bf16'
+    model.teacher_dtype = name
     teacher_before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
     half = mgd_losses(model, data)
     student, teacher = recorded(model)
-    assert {f.dtype for f in teacher} == {torch.bfloat16}  # the teacher ran in bf16
+    assert {f.dtype for f in teacher} == {dtype}  # the teacher ran in half precision
     assert {f.dtype for f in student} == {torch.float32}  # the student did not
     conv = model.teacher.backbone.conv1.weight  # half precision runs channels-last
     assert conv.dtype == torch.float32 and conv.is_contiguous(memory_format=torch.channels_last)

@@ -46,9 +46,21 @@ def first_per_prefix(images: list[str], count: int) -> list[str]:
 
 def pick_images(paths: Sequence[str], per_class: int | None = None) -> list[str]:
     """The images of ``paths`` (files, or folders listed by :func:`list_images`); with
-    ``per_class``, only the first N of each file-name prefix (:func:`first_per_prefix`)."""
+    ``per_class``, only the first N of each file-name prefix (:func:`first_per_prefix`).
+
+    Raises:
+        ConfigError: a picked file is not a readable image (naming it).
+    """
+    import cv2
+
     images = [image for path in paths for image in list_images(path)]
-    return first_per_prefix(images, per_class) if per_class else images
+    picked = first_per_prefix(images, per_class) if per_class else images
+    for image in picked:
+        if cv2.imread(image, cv2.IMREAD_UNCHANGED) is None:
+            raise ConfigError(
+                f'{image!r} is not a readable image (empty, corrupt, or not an image file)'
+            )
+    return picked
 
 
 def draw_detections(

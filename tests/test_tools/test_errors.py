@@ -39,6 +39,16 @@ CASES = [
     ('tools/dataset_converters/voc_to_coco.py', ['/nope', '{tmp}', '--classes', 'a'], 'no such'),
     ('tools/dataset_converters/neu_det_to_cls.py', ['/nope', '{tmp}'], '/nope: no such folder'),
     ('tools/demo.py', ['--data', '/nope', '--work-dir', '{tmp}'], '/nope: no such folder'),
+    (
+        'tools/analysis/contrast_grid.py',
+        ['{tmp}/notes.jpg', '--out', '{tmp}/g.png'],
+        "notes.jpg' is not a readable image (empty, corrupt, or not an image file)",
+    ),
+    (
+        'tools/analysis/cam.py',
+        ['{tmp}/notes.jpg', '--models', S, '--out', '{tmp}/c.png'],
+        "notes.jpg' is not a readable image",
+    ),
 ]
 
 
@@ -47,6 +57,7 @@ CASES = [
 )
 def test_a_refusal_is_one_error_line(tool, args, message, tmp_path, monkeypatch, capsys):
     args = [a.replace('{tmp}', str(tmp_path)) for a in args]
+    (tmp_path / 'notes.jpg').write_text('a text file named like an image')
     monkeypatch.chdir(REPO)
     monkeypatch.setattr(sys, 'argv', [tool, *args])
     with pytest.raises(SystemExit) as exit_:

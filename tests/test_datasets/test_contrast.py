@@ -120,6 +120,16 @@ def test_the_clahe_config_shows_the_step_in_every_pipeline():
     assert cfg.model == base.model and cfg.optim_wrapper == base.optim_wrapper
 
 
+def test_the_tools_test_pipeline_enhances_too():
+    """tools/infer.py and the analysis tools read images through the config's test pipeline:
+    a model trained on enhanced images is shown enhanced images."""
+    from mgd.analysis.models import build_model, test_pipeline
+
+    model = build_model(CLAHE_CONFIG, init_weights=False)
+    steps = [type(t).__name__ for t in test_pipeline(model).transforms]
+    assert steps[:2] == ['LoadImageFromFile', 'ContrastEnhance']
+
+
 def test_with_contrast_enhancement_refuses_what_it_cannot_do():
     loading = [dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]
     with pytest.raises(ValueError, match='has no LoadImageFrom'):

@@ -21,7 +21,7 @@ ALLOWED = {
     'mgd.engine': {'mgd.utils', 'mgd.registry'},
     'mgd.datasets': {'mgd.utils', 'mgd.registry'},
     'mgd.analysis': {'mgd.utils', 'mgd.models'},
-    'mgd.experiments': set(),
+    'mgd.experiments': {'mgd.utils', 'mgd.datasets'},
 }
 MAX_LINES = 400
 FILE_TOOLS = [

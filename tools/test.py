@@ -17,7 +17,8 @@ from mgd.utils.distill_config import drop_teacher_ckpts
 from mgd.utils.errors import run_main
 from mgd.utils.fileio import write_atomically
 from mgd.utils.launch import setup_launcher
-from mgd.utils.preflight import check_data, check_work_dir
+from mgd.utils.preflight import check_data
+from mgd.utils.run_checks import check_work_dir
 
 
 def parse_args():

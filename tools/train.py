@@ -8,12 +8,11 @@ import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.utils.config import add_common_arguments, apply_train_options, load_config
 from mgd.utils.errors import run_main
 from mgd.utils.launch import setup_launcher
-from mgd.utils.preflight import (
-    check_data,
+from mgd.utils.preflight import check_data, check_teacher_ckpt
+from mgd.utils.run_checks import (
     check_downloads,
     check_resume,
     check_resume_settings,
-    check_teacher_ckpt,
     check_work_dir,
     lock_work_dir,
 )

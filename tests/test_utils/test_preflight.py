@@ -14,7 +14,8 @@ from mmengine.config import Config
 from utils import DEMO_MGD, DEMO_STUDENT, data_options
 
 from mgd.utils import preflight
-from mgd.utils.preflight import check_data, check_resume
+from mgd.utils.preflight import check_data
+from mgd.utils.run_checks import check_resume
 
 pytestmark = pytest.mark.usefixtures('one_thread')  # see tests/conftest.py
 
@@ -280,7 +281,7 @@ def test_empty_or_corrupt_images_are_named_before_training(data):
 
 
 def test_unwritable_work_dir_names_the_flag(tmp_path):
-    from mgd.utils.preflight import check_work_dir
+    from mgd.utils.run_checks import check_work_dir
 
     blocker = tmp_path / 'file'
     blocker.write_text('')
@@ -295,7 +296,7 @@ def test_unwritable_work_dir_names_the_flag(tmp_path):
 def test_an_unreachable_checkpoint_url_is_named_with_its_key(monkeypatch, tmp_path):
     """Offline, ``load_from`` and ``Pretrained`` URLs stop the run before anything is built,
     naming the key and the flag that passes a local file; a cached file is not downloaded."""
-    from mgd.utils.preflight import check_downloads
+    from mgd.utils.run_checks import check_downloads
 
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     backbone = dict(init_cfg=dict(type='Pretrained', checkpoint='https://127.0.0.1:9/b.pth'))
@@ -331,13 +332,13 @@ def test_a_work_dir_in_use_is_refused_and_a_killed_run_leaves_no_lock(tmp_path):
     import subprocess
     import time
 
-    from mgd.utils.preflight import LOCK_FILE, _held_locks, lock_work_dir
+    from mgd.utils.run_checks import LOCK_FILE, _held_locks, lock_work_dir
 
     cfg = Config(dict(work_dir=str(tmp_path)))
     holder = subprocess.Popen(
         [sys.executable, '-c',
          'import sys, time; from mmengine.config import Config; '
-         'from mgd.utils.preflight import lock_work_dir; '
+         'from mgd.utils.run_checks import lock_work_dir; '
          f'lock_work_dir(Config(dict(work_dir={str(tmp_path)!r}))); print("locked", flush=True); '
          'time.sleep(60)'],
         stdout=subprocess.PIPE, text=True,
@@ -362,7 +363,7 @@ def test_resume_with_changed_optimizer_or_loss_settings_is_refused(tmp_path):
     weight would mix two runs: both are named (old -> new) and refused unless allowed."""
     import torch
 
-    from mgd.utils.preflight import check_resume_settings
+    from mgd.utils.run_checks import check_resume_settings
 
     trained = Config.fromfile(str(DEMO_MGD))
     path = tmp_path / 'epoch_3.pth'

@@ -25,11 +25,11 @@ def boards(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def demo(boards, tmp_path_factory):
-    """One quick run: teacher, baseline and MGD, 1 epoch, one seed, at 320 px."""
+    """One quick run: teacher, baseline and MGD, 1 epoch, one seed, at 160 px."""
     base = tmp_path_factory.mktemp('own')
     work_dir, data_root = str(base / 'work'), str(base / 'data')
     args = ['--data', str(boards), '--quick', '--seeds', '1', '--rows', 'baseline', 'mgd']
-    args += ['--image-size', '320', '--work-dir', work_dir, '--data-root', data_root]
+    args += ['--image-size', '160', '--work-dir', work_dir, '--data-root', data_root]
     return work_dir, data_root, run(sys.executable, 'tools/demo.py', *args)
 
 
@@ -42,7 +42,7 @@ def test_says_what_it_found_and_chose(demo):
     assert re.search(
         r'training set: 14 images, \d+ boxes \([\d.]+ per image\); images 320x240', out
     )
-    assert 'input size 320 px (--image-size)' in out
+    assert 'input size 160 px (--image-size)' in out
     assert re.search(r'anchors: aspect ratios \(h/w\) \[[\d.]+, [\d.]+, [\d.]+\] ', out)
     assert re.search(r'octave_base_scale [\d.]+, so the smallest anchor is \d+ px', out)
 

@@ -28,9 +28,11 @@ as every config in ``configs/`` does.
 
 from __future__ import annotations
 
+import errno
 import os
 import os.path as osp
 import random
+import shutil
 
 import numpy as np
 import torch
@@ -40,6 +42,7 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 
 from mgd.registry import HOOKS
+from mgd.utils.errors import AccessError
 from mgd.utils.fileio import write_atomically
 
 __all__ = [
@@ -141,6 +144,23 @@ class RNGStateHook(Hook):
             self._outside_val = None
 
 
+def human(size: float) -> str:
+    """``size`` bytes as ``12 B``, ``3.4 KiB``, ``5.6 MiB`` or ``7.80 GiB``."""
+    for unit, scale in (('GiB', 2**30), ('MiB', 2**20), ('KiB', 2**10)):
+        if size >= scale:
+            return f'{size / scale:.2f} {unit}' if unit == 'GiB' else f'{size / scale:.1f} {unit}'
+    return f'{size:.0f} B'
+
+
+def checkpoint_bytes(model) -> int:
+    """About the size of one checkpoint of ``model``: its state dict, and Adam's two moments
+    of every trainable parameter (an upper bound for SGD's momentum)."""
+    module = getattr(model, 'module', model)
+    state = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    trainable = sum(p.numel() * p.element_size() for p in module.parameters() if p.requires_grad)
+    return state + 2 * trainable
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """mmengine's ``CheckpointHook`` whose files are never half written or deleted too early.
@@ -151,7 +171,40 @@ class AtomicCheckpointHook(CheckpointHook):
     naming a complete file. Other storage backends get the stock behaviour.
     """
 
+    def before_train(self, runner) -> None:
+        """Refuses to start when the disk cannot hold the checkpoints the run will keep."""
+        super().before_train(runner)
+        if not isinstance(self.file_backend, LocalBackend) or not is_main_process():
+            return
+        self._size = checkpoint_bytes(runner.model)
+        left = runner.max_epochs - runner.epoch if self.by_epoch else runner.max_iters - runner.iter
+        saves = max(left, 0)
+        saves = -(-saves // self.interval) if self.interval > 0 else 0
+        kept = min(saves, self.max_keep_ckpts + 1) if self.max_keep_ckpts > 0 else saves
+        free = shutil.disk_usage(self.out_dir).free
+        if kept * self._size > free:
+            raise AccessError(
+                f'{self.out_dir} has {human(free)} free, and the run will keep {kept} '
+                f'checkpoints of about {human(self._size)} each: free some space, keep '
+                'fewer (--cfg-options default_hooks.checkpoint.max_keep_ckpts=1), or pass '
+                'another --work-dir.'
+            )
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        try:
+            self._save_atomically(runner, step, meta)
+        except Exception as err:
+            if 'No space left' in str(err) or getattr(err, 'errno', None) == errno.ENOSPC:
+                size = human(getattr(self, '_size', 0))
+                free = human(shutil.disk_usage(self.out_dir).free)
+                raise AccessError(
+                    f'no space left in {self.out_dir} for the checkpoint of step {step} (about '
+                    f'{size}; {free} free). The last complete checkpoint is kept: free some '
+                    'space, then train again with --resume.'
+                ) from err
+            raise
+
+    def _save_atomically(self, runner, step, meta) -> None:
         if not isinstance(self.file_backend, LocalBackend):
             return super()._save_checkpoint_with_step(runner, step, meta)
         obsolete = []

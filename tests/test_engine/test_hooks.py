@@ -204,3 +204,41 @@ def test_nan_loss_stops_training_before_it_is_saved(tmp_path):
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'epoch_1.pth')
     saved = torch.load(tmp_path / 'epoch_1.pth')['state_dict']
     assert all(torch.isfinite(v).all() for v in saved.values())
+
+
+def test_a_disk_too_small_for_the_checkpoints_is_refused_before_training(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from mgd.engine.hooks import checkpoint_bytes
+
+    # the toy model: 3 float32 parameters -> 12 B of weights + 24 B of optimizer moments
+    assert checkpoint_bytes(ToyModel()) == 36
+    usage = namedtuple('usage', 'total used free')
+    monkeypatch.setattr('shutil.disk_usage', lambda path: usage(100, 90, 50))
+    runner = make_runner(tmp_path, 3, 'mgd.AtomicCheckpointHook')
+    with pytest.raises(PermissionError) as info:  # max_keep_ckpts=1: 2 files at the peak
+        runner.train()
+    assert str(info.value) == (
+        f'{tmp_path} has 50 B free, and the run will keep 2 checkpoints of about 36 B each: '
+        'free some space, keep fewer (--cfg-options default_hooks.checkpoint.max_keep_ckpts=1), '
+        'or pass another --work-dir.'
+    )
+    assert not list(tmp_path.glob('*.pth'))  # refused before the first iteration
+
+
+def test_a_disk_that_fills_while_saving_names_the_folder_and_keeps_the_last(
+    trained_two_epochs, monkeypatch
+):
+    import errno
+
+    work_dir = trained_two_epochs
+
+    def full(self, obj, filepath):
+        raise OSError(errno.ENOSPC, 'No space left on device', filepath)
+
+    monkeypatch.setattr(LocalBackend, 'put', full)
+    with pytest.raises(PermissionError, match=rf'^no space left in {work_dir} for the checkpoint '
+                       r'of step 3 \(about 36 B; .* free\)\. The last complete checkpoint is '
+                       'kept'):  # fmt: skip
+        make_runner(work_dir, 3, 'mgd.AtomicCheckpointHook', resume=True).train()
+    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'epoch_2.pth')

@@ -161,3 +161,42 @@ def test_an_xml_size_that_is_not_the_images_is_an_error_naming_the_file(voc, tmp
                        r'is 40x30: fix the XML'):  # fmt: skip
         convert_voc(voc, tmp_path / 'out', CLASSES)
     assert not (tmp_path / 'out' / 'annotations').exists()
+
+
+def test_copying_onto_a_full_disk_is_refused_and_leaves_no_truncated_image(
+    voc, tmp_path, monkeypatch
+):
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from mgd.utils.fileio import NotWritableError
+
+    out = tmp_path / 'out'
+    usage = namedtuple('usage', 'total used free')
+    with monkeypatch.context() as patch:
+        patch.setattr(shutil, 'disk_usage', lambda path: usage(10**6, 10**6 - 100, 100))
+        with pytest.raises(NotWritableError, match=r'copying the images needs .* MiB, and 0.0 MiB '
+                           'are free; .*Nothing was written'):  # fmt: skip
+            convert_voc(voc, out, CLASSES, copy=True)
+    assert not list((out / 'images').iterdir())
+
+    copied = []
+    real_copyfile = shutil.copyfile
+
+    def fills_up(src, dst, **kwargs):  # the third image fills the disk half way
+        if len(copied) == 2:
+            with open(dst, 'wb') as f:
+                f.write(b'\xff\xd8 half a jpeg')
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        copied.append(dst)
+        return real_copyfile(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, 'copyfile', fills_up)
+    with pytest.raises(NotWritableError, match='no space left while copying .*the annotation '
+                       'files were not written'):  # fmt: skip
+        convert_voc(voc, out, CLASSES, copy=True)
+    assert sorted(p.name for p in (out / 'images').iterdir()) == sorted(
+        p.rsplit('/', 1)[1] for p in copied
+    )  # the two complete copies, not the truncated third
+    assert not (out / 'annotations').exists()

@@ -23,6 +23,7 @@ bytes.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import os.path as osp
@@ -46,7 +47,12 @@ from mgd.datasets.converters.voc import (
 )
 from mgd.datasets.converters.voc_split import GivenSplit, apply_split
 from mgd.utils.errors import ConfigError
-from mgd.utils.fileio import check_writable_folder, restore_folder, write_folder_atomically
+from mgd.utils.fileio import (
+    NotWritableError,
+    check_writable_folder,
+    restore_folder,
+    write_folder_atomically,
+)
 
 SPLITS = ('train', 'val', 'test')
 SPLIT_FRACTIONS = (0.7, 0.2)  # train, val; test gets the rest
@@ -141,16 +147,41 @@ def to_coco(
 
 
 def _link_images(records: list[ImageRecord], images_dir: str, out_images: str, copy: bool) -> None:
-    """Makes every image available as ``out_images/<file_name>``."""
+    """Makes every image available as ``out_images/<file_name>``.
+
+    Raises:
+        NotWritableError: with ``copy``, the disk has not room for the images (checked before
+            the first copy) or fills while copying (the partial file is removed).
+    """
     if osp.isdir(out_images) and osp.samefile(images_dir, out_images):
         return  # converting in place: the images are already there
+    if copy:
+        os.makedirs(out_images, exist_ok=True)
+        needed = sum(osp.getsize(r.image_path) for r in records)
+        free = shutil.disk_usage(out_images).free
+        if needed > free:
+            raise NotWritableError(
+                f'{out_images}: copying the images needs {needed / 2**20:.1f} MiB, and '
+                f'{free / 2**20:.1f} MiB are free; free some space, or link them (without '
+                '--copy). Nothing was written.'
+            )
     for record in records:
         target = osp.join(out_images, record.file_name)
         os.makedirs(osp.dirname(target), exist_ok=True)
         if osp.lexists(target):
             os.remove(target)
         if copy:
-            shutil.copyfile(record.image_path, target)
+            try:
+                shutil.copyfile(record.image_path, target)
+            except OSError as err:
+                if osp.lexists(target):
+                    os.remove(target)  # no truncated image under a real name
+                if err.errno == errno.ENOSPC:
+                    raise NotWritableError(
+                        f'{out_images}: no space left while copying {record.image_path}; the '
+                        'annotation files were not written. Free some space and run again.'
+                    ) from err
+                raise
         else:
             os.symlink(osp.abspath(record.image_path), target)
 

@@ -95,9 +95,8 @@ def prepare_data(
             + ('' if test else ' (no test split: evaluate on val)')
         )
         return spec
-    names = class_names(path)
-    if not classes:
-        classes = sorted(names)
+    if not classes:  # only then are the XML files read twice (here and by the converter)
+        classes = sorted(class_names(path))
         spec_note = f"classes (the boxes' <name>s, alphabetically; --classes sets them): {classes}"
     else:
         spec_note = f'classes (--classes): {list(classes)}'

@@ -137,9 +137,8 @@ def _settings(cfg: Mapping) -> dict[str, object]:
         if section in cfg:
             found |= {path: v for path, v in config_items(cfg[section], section) if _is_value(v)}
     for path, value in config_items(cfg.get('model', {}), 'model'):
-        if _is_value(value) and any(word in path.split('.')[-1] for word in LOSS_WORDS):
-            found[path] = value
-        elif _is_value(value) and '.loss' in path:
+        name = path.split('.')[-1]
+        if _is_value(value) and ('.loss' in path or any(word in name for word in LOSS_WORDS)):
             found[path] = value
     return found
 

@@ -9,7 +9,9 @@ its config's test pipeline and draws one PNG: one row per image, one column per 
   the same class.
 * Detectors: EigenCAM (activations only, no class or gradient: the first principal component
   of the features) on the first ``levels`` FPN outputs (P3 at stride 8 upwards), whose maps
-  the library averages at the input size.
+  the library averages at the input size. A principal component's sign is arbitrary (the
+  library's map can light the background and leave the object dark): each level's component
+  is turned to rise where the activations are strong (mean ``|F|`` over channels).
 """
 
 from __future__ import annotations
@@ -38,6 +40,26 @@ class FirstTensor(TensorForward):
         while isinstance(out, list | tuple):
             out = out[0]
         return out
+
+
+def oriented_eigencam():
+    """pytorch-grad-cam's ``EigenCAM`` with each projection's sign chosen so that it
+    correlates positively with the activation strength ``mean_c |F|``."""
+    from pytorch_grad_cam import EigenCAM
+    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
+
+    class OrientedEigenCAM(EigenCAM):
+        def get_cam_image(self, input_tensor, target_layer, target_category, activations,
+                          grads, eigen_smooth):  # fmt: skip
+            projections = get_2d_projection(activations)
+            strengths = np.abs(activations).mean(axis=1)
+            for projection, strength in zip(projections, strengths):
+                agreement = (projection - projection.mean()) * (strength - strength.mean())
+                if agreement.sum() < 0:
+                    projection *= -1
+            return projections
+
+    return OrientedEigenCAM
 
 
 def is_detector(model: nn.Module) -> bool:
@@ -69,13 +91,13 @@ def heat_map(
 ) -> tuple[np.ndarray, int | None, float | None]:
     """One image's map (H×W in [0, 1], the input's size) and, for a classifier, the class
     it was taken for and the model's probability of that class."""
-    from pytorch_grad_cam import EigenCAM, GradCAM
+    from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     wrapped = FirstTensor(model)
     layers = target_layers(model, levels)
     if is_detector(model):
-        with EigenCAM(wrapped, layers) as cam:
+        with oriented_eigencam()(wrapped, layers) as cam:
             return cam(inputs, targets=[None])[0], None, None
     with torch.no_grad():
         probs = wrapped(inputs).softmax(-1)[0]

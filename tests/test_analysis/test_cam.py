@@ -117,3 +117,38 @@ def test_grad_cam_lights_where_the_class_evidence_is(target):
     expected = np.zeros((32, 32), np.float32)
     expected[hot] = 1.0
     np.testing.assert_allclose(grayscale, expected, atol=1e-6)
+
+
+class _QuadrantDetector(torch.nn.Module):
+    """A detector whose only FPN level is rank one: every channel is a multiple of one map
+    that is 1 in the top-left quadrant (at stride 4) and 0 elsewhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.bbox_head = torch.nn.Identity()
+        self.neck = torch.nn.Module()
+        self.neck.fpn_convs = torch.nn.ModuleList([torch.nn.Conv2d(1, 4, 1, bias=False)])
+        with torch.no_grad():
+            weights = torch.tensor([1.0, 2.0, -1.0, 0.5])
+            self.neck.fpn_convs[0].weight.copy_(weights.view(4, 1, 1, 1))
+
+    def forward(self, inputs, mode='tensor'):
+        quadrant = torch.zeros(inputs.shape[0], 1, inputs.shape[2] // 4, inputs.shape[3] // 4)
+        quadrant[:, :, : quadrant.shape[2] // 2, : quadrant.shape[3] // 2] = 1.0
+        return [self.neck.fpn_convs[0](quadrant + 0 * inputs.mean())]
+
+
+def test_eigencam_of_a_detector_is_the_first_principal_component():
+    """The centred activations' first principal component is the quadrant map (0.75 inside,
+    -0.25 outside) up to the SVD's arbitrary sign, turned to rise where |F| is strong; EigenCAM
+    keeps its positive part, min-max scaled, at the input's size: the quadrant (here the
+    library alone returns its complement)."""
+    grayscale, target, prob = heat_map(_QuadrantDetector(), torch.zeros(1, 3, 32, 32), levels=1)
+    assert target is None and prob is None and grayscale.shape == (32, 32)
+    quadrant = np.zeros((32, 32), np.float32)
+    quadrant[:16, :16] = 1.0
+    # the 8x8 map resized to 32x32 (bilinear): exact away from the quadrant's edge
+    inside, outside = grayscale[:14, :14], grayscale[18:, :]
+    np.testing.assert_allclose(inside, 1.0, atol=1e-6)
+    np.testing.assert_allclose(outside, 0.0, atol=1e-6)
+    np.testing.assert_allclose(grayscale[:, 18:], 0.0, atol=1e-6)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import runpy
 import sys
 
+import cv2
+import matplotlib.figure
 import matplotlib.image
 import numpy as np
 import pytest
@@ -64,20 +66,75 @@ def test_attention_maps_follow_the_test_pipeline_and_fpn_strides(demo_checkpoint
         assert attention.min() == 0 and attention.max() == pytest.approx(1)
 
 
-def test_feature_maps_command(demo_checkpoints, image_dir, tmp_path, monkeypatch, capsys):
+def _expected_heatmaps(config, checkpoint, image):
+    """The coloured attention maps worked out without mgd.analysis.features: the image resized
+    by cv2 (120x90 -> 256x192), the model's own normalisation, backbone + neck, mean |F| over
+    channels, min-max scaled to 0..255 and coloured with OpenCV's jet (as mmengine's
+    ``draw_featmap`` colours)."""
+    import cv2
+
+    model = build_model(config, checkpoint)
+    pixels = cv2.resize(cv2.imread(str(image)), (256, 192), interpolation=cv2.INTER_LINEAR)
+    preprocessor = model.data_preprocessor
+    inputs = torch.from_numpy(pixels).permute(2, 0, 1).float()
+    if preprocessor._channel_conversion:
+        inputs = inputs.flip(0)
+    inputs = (inputs - preprocessor.mean) / preprocessor.std
+    with torch.no_grad():
+        features = model.neck(model.backbone(inputs[None]))
+    maps = []
+    for feature in features:
+        mean = feature[0].abs().mean(0).numpy()
+        scaled = ((mean - mean.min()) / (mean.max() - mean.min()) * 255).astype(np.uint8)
+        maps.append(cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB))
+    return maps
+
+
+def test_feature_maps_command_draws_each_models_attention(
+    demo_checkpoints, image_dir, tmp_path, monkeypatch, capsys
+):
+    """The figure the tool saves: row k is model k, its panels the input image and the
+    jet-coloured attention of each FPN level, equal to the maps worked out by hand."""
+    saved = []
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        saved.append(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', keep)
     main = runpy.run_path(str(REPO / 'tools/analysis/feature_maps.py'))['main']
     out = tmp_path / 'attention.png'
+    image = image_dir / 'b.png'
     monkeypatch.setattr(sys, 'argv', [
-        'feature_maps.py', str(image_dir / 'b.png'), '--models',
+        'feature_maps.py', str(image), '--models',
         f'{TEACHER_CFG}:{demo_checkpoints["teacher"]}', STUDENT_CFG,  # no checkpoint: random
         f'{MGD_CFG}:{demo_checkpoints["mgd"]}', '--out', str(out)])  # fmt: skip
     main()
     assert capsys.readouterr().out.strip() == str(out)
-    with open(out, 'rb') as f:
-        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     cell = CELL_INCHES * DPI
-    # 3 models x (input + 5 levels)
+    # 3 models x (input + 5 levels), the pixel size fixed by the grid
     assert matplotlib.image.imread(out).shape[:2] == (round(3 * cell), round(6 * cell))
+
+    (figure,) = saved
+    panels = np.array(figure.axes).reshape(3, 6)
+    shown = [[np.asarray(axis.images[0].get_array()) for axis in row] for row in panels]
+    resized = cv2.cvtColor(
+        cv2.resize(cv2.imread(str(image)), (256, 192), interpolation=cv2.INTER_LINEAR),
+        cv2.COLOR_BGR2RGB,
+    )
+    for row, (config, checkpoint) in ((0, (TEACHER_CFG, 'teacher')), (2, (MGD_CFG, 'mgd'))):
+        # the input as the model saw it (un-normalised: within a rounding step)
+        assert np.abs(shown[row][0].astype(int) - resized).max() <= 1
+        expected = _expected_heatmaps(config, demo_checkpoints[checkpoint], image)
+        assert [m.shape for m in shown[row][1:]] == [m.shape for m in expected]
+        for got, want in zip(shown[row][1:], expected):
+            # equal colours, but for pixels a float rounding step away (a colour step apart)
+            far = np.abs(got.astype(int) - want).max(-1) > 8
+            assert far.mean() < 0.02
+    assert panels[1][0].get_title().startswith('retinanet_r18-w16_demo: input')
+    # the student's random weights and the MGD student's trained ones give different maps
+    assert any(not np.array_equal(a, b) for a, b in zip(shown[1][1:], shown[2][1:]))
     with pytest.raises(ValueError, match='1 names for 2 models'):
         feature_figure(
             str(image_dir / 'a.jpg'),

@@ -97,13 +97,37 @@ def test_demo_report_writes_attention_curves_and_complexity(demo_checkpoints, im
         )
 
 
-def test_infer_command(demo_checkpoints, image_dir, tmp_path, monkeypatch, capsys):
+def test_infer_command_draws_the_boxes_above_the_threshold(
+    demo_checkpoints, image_dir, tmp_path, monkeypatch, capsys
+):
+    """The drawn picture, pixel by pixel: the frame of each detection above ``--score-thr``
+    (mmdet's detections for the same model, in the original image's coordinates) and its
+    label at the frame's top left; every other pixel is the original's."""
+    from mmdet.apis import inference_detector
+
+    from mgd.analysis.models import build_model, test_pipeline
+
+    image = image_dir / 'b.png'  # lossless: unchanged pixels stay equal
+    model = build_model(MGD_CFG, demo_checkpoints['mgd'])
+    found = inference_detector(model, str(image), test_pipeline=test_pipeline(model))
+    scores = found.pred_instances.scores.sort(descending=True).values
+    threshold = float(scores[2] + scores[3]) / 2  # the three best boxes are drawn
+    boxes = found.pred_instances.bboxes[found.pred_instances.scores > threshold]
+
     main = runpy.run_path(str(REPO / 'tools/infer.py'))['main']
-    argv = ['infer.py', MGD_CFG, demo_checkpoints['mgd'], str(image_dir / 'b.png'), '--out',
-            str(tmp_path), '--score-thr', '0.9']  # fmt: skip
+    argv = ['infer.py', MGD_CFG, demo_checkpoints['mgd'], str(image), '--out',
+            str(tmp_path), '--score-thr', str(threshold)]  # fmt: skip
     monkeypatch.setattr(sys, 'argv', argv)
     main()
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith(f'{tmp_path / "b.png"}: ') and line.endswith(' with score > 0.9')
-    assert int(line.split(': ')[1].split()[0]) > 0
-    assert (tmp_path / 'b.png').is_file()
+    assert line == f'{tmp_path / "b.png"}: 3 detections with score > {threshold}'
+
+    original = mmcv.imread(str(image))
+    changed = np.abs(mmcv.imread(str(tmp_path / 'b.png')).astype(int) - original).max(-1) > 0
+    allowed = np.zeros_like(changed)
+    for x1, y1, x2, y2 in boxes.round().int().tolist():
+        assert changed[max(y1, 0), x1 : x2 + 1].all() and changed[y1:y2, x1].all()  # the frame
+        allowed[max(y1 - 2, 0) : y2 + 3, max(x1 - 2, 0) : x2 + 3] = True  # 3 px lines
+        allowed[y1 + 3 : y2 - 2, x1 + 3 : x2 - 2] = False  # not filled
+        allowed[y1 : y1 + 16, x1 : x1 + 90] = True  # the label: "class: score"
+    assert not (changed & ~allowed).any()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from tool_run import run_tool
 
@@ -46,6 +48,16 @@ def test_quick_experiment_writes_the_table_and_reuses_finished_runs(tmp_path):
     }
     for metrics in results['runs'].values():
         assert 0 <= metrics['val']['accuracy/top1'] <= 100
+    # the table's accuracy by hand: the multi-teacher student's val predictions, dumped by a
+    # second tools/test.py of its checkpoint with the config the experiment tested it with
+    (config,) = (work_dir / 'multi_seed0' / 'test_val').glob('*.py')
+    run_tool('tools/test.py', config, work_dir / 'multi_seed0' / 'epoch_1.pth', '--work-dir',
+             tmp_path / 'again', '--out', tmp_path / 'pred.pkl')  # fmt: skip
+    samples = pickle.loads((tmp_path / 'pred.pkl').read_bytes())
+    assert len(samples) == 12
+    right = sum(int(s['pred_label'][0] == s['gt_label'][0]) for s in samples)
+    top1 = results['runs']['multi_seed0']['val']['accuracy/top1']
+    assert top1 == pytest.approx(100 * right / 12)
     # the students were distilled from the teachers trained here
     single_log = (work_dir / 'train_single_seed0.log').read_text()
     assert str(work_dir / 'teacher_r34' / 'epoch_1.pth') in single_log

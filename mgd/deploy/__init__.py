@@ -1,0 +1,1 @@
+"""Deployment: the student as ONNX, run by ONNX Runtime, checked against PyTorch."""

@@ -1,0 +1,255 @@
+"""The student as an ONNX file of its network alone (image tensor in, raw head outputs out).
+
+Pre-processing (resize, normalise) and post-processing (box decoding, NMS) stay outside the
+file, in the config's own code: an ONNX Runtime run is scored and drawn by exactly the mmdet /
+mmyolo / mmpretrain code that scores the PyTorch model, so the two differ only where the
+network's numbers differ. ``deploy.json`` beside the file says what the network expects.
+"""
+
+from __future__ import annotations
+
+import json
+import os.path as osp
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mgd.utils.errors import ConfigError
+
+OPSET = 17
+
+
+def flatten(outputs) -> list[torch.Tensor]:
+    """``model(x, mode='tensor')`` as a flat list: a classifier's logits, or a dense head's
+    per-level maps grouped by kind (``(cls_scores, bbox_preds[, objectnesses])``)."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    return [t for group in outputs for t in flatten(group)]
+
+
+def layout(outputs) -> list[int]:
+    """How :func:`flatten` grouped them: ``[]`` for one tensor, else the length of each group."""
+    if isinstance(outputs, torch.Tensor):
+        return []
+    return [len(group) if isinstance(group, list | tuple) else 1 for group in outputs]
+
+
+def unflatten(tensors: Sequence[torch.Tensor], groups: list[int]) -> object:
+    """The inverse of :func:`flatten` for the given :func:`layout`."""
+    if not groups:
+        return tensors[0]
+    structured, start = [], 0
+    for size in groups:
+        structured.append(list(tensors[start : start + size]))
+        start += size
+    return structured
+
+
+class RawNetwork(nn.Module):
+    """``model(x, mode='tensor')`` as a one-input module with a flat tuple of outputs."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(flatten(self.model(inputs, mode='tensor')))
+
+
+def is_detector(model: nn.Module) -> bool:
+    return hasattr(model, 'bbox_head')
+
+
+def expected_input(model: nn.Module) -> dict:
+    """What the ONNX network expects: the config's test pipeline (the resize and padding to
+    apply) and the data preprocessor's normalisation."""
+    from mmdet.utils import get_test_pipeline_cfg
+    from mmengine.config import ConfigDict
+
+    def plain(node):
+        if isinstance(node, ConfigDict | dict):
+            return {k: plain(v) for k, v in node.items()}
+        return [plain(v) for v in node] if isinstance(node, list | tuple) else node
+
+    preprocessor = model.data_preprocessor
+    mean = getattr(preprocessor, 'mean', None)
+    std = getattr(preprocessor, 'std', None)
+    return dict(
+        pipeline=plain(get_test_pipeline_cfg(model.cfg)),
+        mean=None if mean is None else mean.flatten().tolist(),
+        std=None if std is None else std.flatten().tolist(),
+        rgb=bool(
+            getattr(preprocessor, '_channel_conversion', False)
+            or getattr(preprocessor, 'to_rgb', False)
+        ),
+        pad_size_divisor=getattr(preprocessor, 'pad_size_divisor', 1),
+        layout='N x 3 x H x W float32: the image after the pipeline, channel-converted, '
+        '(x - mean) / std',
+    )
+
+
+def export(model: nn.Module, inputs: torch.Tensor, out_dir: str) -> dict[str, str]:
+    """Writes ``out_dir/model.onnx`` (batch, height and width dynamic) and
+    ``out_dir/deploy.json``; returns both paths."""
+    import warnings
+
+    network = RawNetwork(model).eval()
+    with torch.no_grad():
+        outputs = model(inputs, mode='tensor')
+    names = [f'output{i}' for i in range(len(flatten(outputs)))]
+    onnx_file = osp.join(out_dir, 'model.onnx')
+    axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+    axes.update({name: {0: 'batch'} for name in names})
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation and tracer notes
+        # The TorchScript exporter: the torch.export one needs onnxscript and fails on
+        # mmdet's data-dependent shapes; this one traces the network as it runs.
+        torch.onnx.export(
+            network, (inputs,), onnx_file, dynamo=False, opset_version=OPSET,
+            input_names=['input'], output_names=names, dynamic_axes=axes,
+        )  # fmt: skip
+    meta = dict(
+        input=expected_input(model),
+        outputs=names,
+        output_groups=layout(outputs),
+        classes=list(model.dataset_meta.get('classes', [])),
+        task='detection' if is_detector(model) else 'classification',
+        opset=OPSET,
+    )
+    meta_file = osp.join(out_dir, 'deploy.json')
+    with open(meta_file, 'w') as f:
+        json.dump(meta, f, indent=1)
+    return dict(onnx=onnx_file, meta=meta_file)
+
+
+class OnnxNetwork:
+    """An ONNX file run by ONNX Runtime (CPU), called like :class:`RawNetwork`."""
+
+    def __init__(self, path: str, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        if not osp.isfile(path):
+            raise ConfigError(f'ONNX file {path!r} does not exist')
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, inputs: torch.Tensor) -> list[torch.Tensor]:
+        outputs = self.session.run(None, {self.input: inputs.detach().cpu().float().numpy()})
+        return [torch.from_numpy(o) for o in outputs]
+
+
+def predictions(model: nn.Module, raw: Sequence[torch.Tensor], groups: list[int], samples):
+    """The model's own post-processing of raw outputs: detections (``InstanceData`` in the
+    original image's coordinates) or class scores."""
+    structured = unflatten(raw, groups)
+    if is_detector(model):
+        metas = [s.metainfo for s in samples]
+        return model.bbox_head.predict_by_feat(*structured, batch_img_metas=metas, rescale=True)
+    return [scores for scores in structured.softmax(-1)]
+
+
+def compare(model: nn.Module, onnx_file: str, images: Sequence[str]) -> list[dict]:
+    """Per image: the largest |difference| of the raw outputs (ONNX Runtime vs PyTorch) and
+    whether the final predictions are the same (detections: same count and labels, boxes
+    within 0.01 px, scores within 1e-4; classes: the same top-1)."""
+    from mgd.analysis.models import load_image
+
+    network, onnx = RawNetwork(model).eval(), OnnxNetwork(onnx_file)
+    rows = []
+    for image in images:
+        inputs, sample = load_image(model, image)
+        with torch.no_grad():
+            reference = network(inputs)
+            groups = layout(model(inputs, mode='tensor'))
+        got = onnx(inputs)
+        diff = max(float((a - b).abs().max()) for a, b in zip(reference, got))
+        ours, theirs = (predictions(model, r, groups, [sample])[0] for r in (reference, got))
+        if is_detector(model):
+            same = len(ours) == len(theirs) and bool(
+                (ours.labels == theirs.labels).all()
+                and ((ours.bboxes - theirs.bboxes).abs().max() <= 0.01 if len(ours) else True)
+                and ((ours.scores - theirs.scores).abs().max() <= 1e-4 if len(ours) else True)
+            )
+            count = len(ours)
+        else:
+            same, count = int(ours.argmax()) == int(theirs.argmax()), 1
+        rows.append(dict(image=image, max_abs_diff=diff, same=same, predictions=count))
+    return rows
+
+
+def quantize(model: nn.Module, onnx_file: str, images: Sequence[str], out_file: str) -> str:
+    """ONNX Runtime's static INT8 quantization of ``onnx_file`` (QDQ format; weights int8 per
+    channel, activations uint8 per tensor, ranges by min-max), calibrated on ``images`` as the
+    model's test pipeline prepares them. Returns ``out_file``."""
+    import os
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from mgd.analysis.models import load_image
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.todo = iter(images)
+
+        def get_next(self) -> dict | None:
+            image = next(self.todo, None)
+            if image is None:
+                return None
+            return {'input': load_image(model, image)[0].cpu().numpy()}
+
+    folder = osp.dirname(osp.abspath(out_file))
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        prepared = osp.join(scratch, 'prepared.onnx')
+        quant_pre_process(onnx_file, prepared, skip_symbolic_shape=True)
+        quantize_static(
+            prepared, osp.join(scratch, 'int8.onnx'), Calibration(),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        )  # fmt: skip
+        os.replace(osp.join(scratch, 'int8.onnx'), out_file)
+    return out_file
+
+
+def agreement(
+    model: nn.Module, onnx_file: str, images: Sequence[str], score_thr: float = 0.3
+) -> list[dict]:
+    """Per image, how far an approximate network (INT8) lands from PyTorch: the largest raw
+    |difference|, and of PyTorch's detections scoring at least ``score_thr`` how many the ONNX
+    network also finds (same class, IoU ≥ 0.5, score ≥ ``score_thr``); a classifier's top-1."""
+    from mmdet.structures.bbox import bbox_overlaps
+
+    from mgd.analysis.models import load_image
+
+    network, onnx = RawNetwork(model).eval(), OnnxNetwork(onnx_file)
+    rows = []
+    for image in images:
+        inputs, sample = load_image(model, image)
+        with torch.no_grad():
+            reference = network(inputs)
+            groups = layout(model(inputs, mode='tensor'))
+        got = onnx(inputs)
+        diff = max(float((a - b).abs().max()) for a, b in zip(reference, got))
+        ours, theirs = (predictions(model, r, groups, [sample])[0] for r in (reference, got))
+        if is_detector(model):
+            ours, theirs = ours[ours.scores >= score_thr], theirs[theirs.scores >= score_thr]
+            found = 0
+            if len(ours) and len(theirs):
+                overlap = bbox_overlaps(ours.bboxes, theirs.bboxes)
+                overlap[ours.labels[:, None] != theirs.labels[None, :]] = 0
+                found = int((overlap.max(dim=1).values >= 0.5).sum())
+            rows.append(dict(image=image, max_abs_diff=diff, found=found, total=len(ours)))
+        else:
+            same = int(ours.argmax()) == int(theirs.argmax())
+            rows.append(dict(image=image, max_abs_diff=diff, found=int(same), total=1))
+    return rows

@@ -1,0 +1,118 @@
+"""mgd.deploy and tools/deploy.py: the student as ONNX, run by ONNX Runtime, against PyTorch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from demo_models import MGD_CFG
+from tool_run import run_tool
+
+from mgd.analysis.models import build_model, load_image
+from mgd.deploy.onnx_model import (
+    OnnxNetwork,
+    RawNetwork,
+    agreement,
+    compare,
+    export,
+    flatten,
+    layout,
+    quantize,
+    unflatten,
+)
+
+pytest_plugins = ['demo_models']  # the demo_checkpoints and image_dir fixtures
+
+CLASSIFIER = 'configs/neu_cls/resnet18-w8_neu_cls.py'
+
+
+def test_flatten_and_unflatten_are_inverse():
+    a, b, c, d = (torch.full((1,), float(i)) for i in range(4))
+    nested = ([a, b], [c, d])
+    assert flatten(nested) == [a, b, c, d] and layout(nested) == [2, 2]
+    assert unflatten(flatten(nested), layout(nested)) == [[a, b], [c, d]]
+    assert layout(a) == [] and unflatten([a], []) is a
+
+
+@pytest.fixture(scope='module')
+def exported(demo_checkpoints, image_dir, tmp_path_factory):
+    model = build_model(MGD_CFG, demo_checkpoints['mgd'])  # every anchor scores about 0.95
+    inputs, _ = load_image(model, str(image_dir / 'a.jpg'))
+    out = tmp_path_factory.mktemp('deploy')
+    return model, export(model, inputs, str(out)), out
+
+
+def test_the_onnx_network_computes_the_students_raw_outputs(exported):
+    model, files, _ = exported
+    onnx = OnnxNetwork(files['onnx'])
+    torch.manual_seed(0)
+    for shape in ((1, 3, 192, 256), (2, 3, 256, 128)):  # batch, height and width are dynamic
+        inputs = torch.randn(shape)
+        with torch.no_grad():
+            reference = RawNetwork(model).eval()(inputs)
+        got = onnx(inputs)
+        assert [t.shape for t in got] == [t.shape for t in reference]
+        assert len(got) == 10  # 5 levels x (class scores, box deltas)
+        for ours, theirs in zip(reference, got):
+            np.testing.assert_allclose(theirs, ours, atol=1e-4, rtol=1e-4)
+
+
+def test_deploy_json_says_what_the_network_expects(exported):
+    model, files, _ = exported
+    meta = json.loads(open(files['meta']).read())
+    assert meta['classes'] == list(model.dataset_meta['classes'])
+    assert meta['task'] == 'detection'
+    assert meta['outputs'] == [f'output{i}' for i in range(10)] and meta['output_groups'] == [5, 5]
+    assert meta['input']['mean'] == pytest.approx(model.data_preprocessor.mean.flatten().tolist())
+    assert meta['input']['std'] == pytest.approx(model.data_preprocessor.std.flatten().tolist())
+    resize = [t for t in meta['input']['pipeline'] if t['type'] == 'Resize']
+    assert resize == [dict(type='Resize', scale=[256, 256], keep_ratio=True)]
+
+
+def test_onnx_runtime_gives_pytorchs_detections(exported, image_dir):
+    model, files, _ = exported
+    rows = compare(model, files['onnx'], [str(image_dir / 'a.jpg'), str(image_dir / 'b.png')])
+    for row in rows:
+        assert row['same'] and row['predictions'] == 100  # max_per_img, all high scores
+        assert row['max_abs_diff'] < 1e-4
+
+
+def test_int8_is_smaller_and_finds_most_of_the_detections(exported, image_dir):
+    model, files, out = exported
+    images = [str(image_dir / 'a.jpg'), str(image_dir / 'b.png')]
+    int8 = quantize(model, files['onnx'], images, str(out / 'int8.onnx'))
+    assert (out / 'int8.onnx').stat().st_size < (out / 'model.onnx').stat().st_size / 2
+    assert sorted(p.name for p in out.iterdir()) == ['deploy.json', 'int8.onnx', 'model.onnx']
+    rows = agreement(model, int8, images, score_thr=0.3)
+    assert [r['total'] for r in rows] == [100, 100]
+    for row in rows:
+        assert 0 < row['max_abs_diff'] < 1  # approximate, not broken
+        assert row['found'] >= 50
+
+
+def test_a_classifier_exports_with_the_same_top1(image_dir, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(CLASSIFIER)
+    inputs, _ = load_image(model, str(image_dir / 'a.jpg'))
+    files = export(model, inputs, str(tmp_path))
+    rows = compare(model, files['onnx'], [str(image_dir / 'a.jpg'), str(image_dir / 'b.png')])
+    assert all(r['same'] and r['max_abs_diff'] < 1e-4 for r in rows)
+    assert json.loads(open(files['meta']).read())['task'] == 'classification'
+
+
+def test_deploy_tool(demo_checkpoints, image_dir, tmp_path):
+    out = tmp_path / 'deploy'
+    result = run_tool('tools/deploy.py', MGD_CFG, demo_checkpoints['mgd'], '--out', out,
+                      '--images', image_dir, '--int8', image_dir, '--calib', 2)  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert f'wrote {out / "model.onnx"} and {out / "deploy.json"}' in lines
+    assert '2 of 2 images: the same predictions as PyTorch' in lines
+    assert any(line.startswith(f'wrote {out / "model_int8.onnx"} (calibrated on 2 images)')
+               for line in lines)  # fmt: skip
+    assert lines[-1].startswith('INT8 finds ') and lines[-1].endswith('(score >= 0.3) on 2 images')
+    refused = run_tool('tools/deploy.py', MGD_CFG, demo_checkpoints['mgd'], '--out', out,
+                       '--images', image_dir, '--check', 0, check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == 'error: --check 0: pass 1 or more'

@@ -1,7 +1,8 @@
 """Detect objects in an image or a folder and write the images with the detections drawn.
 
 Boxes (and masks), class names and scores above ``--score-thr`` are drawn. A distillation
-config with its checkpoint runs its student.
+config with its checkpoint runs its student; an ``.onnx`` file of ``tools/deploy.py`` in place
+of the checkpoint runs under ONNX Runtime.
 
 Example::
 
@@ -21,7 +22,7 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('config', help='detector or distillation config')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an .onnx file of tools/deploy.py')
     parser.add_argument('inputs', help='image file or folder of images')
     parser.add_argument('--out', default='outputs', help='folder for the drawn images')
     parser.add_argument('--score-thr', type=float, default=0.3, help='lowest score drawn')

@@ -76,7 +76,8 @@ def draw_detections(
 
     Args:
         config: a detector config or a distillation config (its student is used).
-        checkpoint: the checkpoint (for a distillation one, its ``architecture.*`` weights).
+        checkpoint: the checkpoint (for a distillation one, its ``architecture.*`` weights),
+            or an ``.onnx`` file of ``tools/deploy.py`` (run under ONNX Runtime).
         inputs: an image file or a folder of images.
         out_dir: where the drawn images go, under their own file names.
         score_thr: detections below this score are not drawn.
@@ -93,7 +94,12 @@ def draw_detections(
     from mmengine.logging import print_log
 
     images = list_images(inputs)
-    model = build_model(config, checkpoint, device)
+    onnx = checkpoint.endswith('.onnx')
+    model = build_model(config, None if onnx else checkpoint, device, init_weights=not onnx)
+    if onnx:
+        from mgd.deploy.onnx_model import predict_with_onnx
+
+        predict_with_onnx(model, checkpoint)
     if not isinstance(model, BaseDetector):
         raise ConfigError(f'{config!r} is not a detector config ({type(model).__name__})')
     pipeline = test_pipeline(model)  # built once, in the config's scope

@@ -253,3 +253,27 @@ def agreement(
             same = int(ours.argmax()) == int(theirs.argmax())
             rows.append(dict(image=image, max_abs_diff=diff, found=int(same), total=1))
     return rows
+
+
+def predict_with_onnx(model: nn.Module, onnx_file: str) -> nn.Module:
+    """Makes ``model`` (a detector or classifier built from its config; a distillation model:
+    its student) predict through ``onnx_file`` under ONNX Runtime: the network's outputs come
+    from the file, pre- and post-processing stay the model's. ``tools/test.py`` and
+    ``tools/infer.py`` score and draw an exported model this way. Returns ``model``."""
+    student = getattr(model, 'architecture', model)
+    onnx = OnnxNetwork(onnx_file)
+    with torch.no_grad():  # how the raw outputs group (levels per kind), from a small input
+        groups = layout(student(torch.zeros(1, 3, 64, 64), mode='tensor'))
+
+    def predict(batch_inputs, batch_data_samples, rescale=True):
+        structured = unflatten(onnx(batch_inputs), groups)
+        if is_detector(student):
+            metas = [sample.metainfo for sample in batch_data_samples]
+            results = student.bbox_head.predict_by_feat(
+                *structured, batch_img_metas=metas, rescale=rescale
+            )
+            return student.add_pred_to_datasample(batch_data_samples, results)
+        return student.head._get_predictions(structured, batch_data_samples)
+
+    student.predict = predict
+    return model

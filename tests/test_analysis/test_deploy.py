@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from demo_models import MGD_CFG
+from demo_models import MGD_CFG, STUDENT_CFG, save
 from tool_run import run_tool
 
 from mgd.analysis.models import build_model, load_image
@@ -116,3 +116,44 @@ def test_deploy_tool(demo_checkpoints, image_dir, tmp_path):
                        '--images', image_dir, '--check', 0, check=False)  # fmt: skip
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1] == 'error: --check 0: pass 1 or more'
+
+
+def test_test_and_infer_run_the_onnx_file_as_the_checkpoint(demo_checkpoints, image_dir, tmp_path):
+    """``tools/test.py CONFIG model.onnx`` scores what ``tools/test.py CONFIG ckpt`` scores:
+    the same detections on every test image, the same metrics; ``tools/infer.py`` draws it."""
+    import pickle
+
+    from mgd.datasets.converters.synthetic import make_demo_data
+
+    model = build_model(MGD_CFG, demo_checkpoints['mgd'])
+    with torch.no_grad():  # scores spread out: no near-ties for the top 100 to swap
+        model.bbox_head.retina_cls.weight.mul_(4)
+        model.bbox_head.retina_cls.bias.fill_(-3.0)
+    student = save(model.state_dict(), tmp_path / 'student.pth')  # as convert_to_student writes
+    files = export(model, load_image(model, str(image_dir / 'a.jpg'))[0], str(tmp_path))
+    data = tmp_path / 'data'
+    make_demo_data(str(data), 2, 3, seed=0)
+    runs = {}
+    for name, weights in (('pytorch', student), ('onnx', files['onnx'])):
+        run_tool('tools/test.py', STUDENT_CFG, weights, '--work-dir', tmp_path / name,
+                 '--out', tmp_path / f'{name}.pkl', '--cfg-options',
+                 f'test_dataloader.dataset.data_root={data}/',
+                 f'test_evaluator.ann_file={data}/annotations/instances_val.json')  # fmt: skip
+        runs[name] = (
+            pickle.loads((tmp_path / f'{name}.pkl').read_bytes()),
+            json.loads((tmp_path / name / 'test_metrics.json').read_text()),
+        )
+    (ours, our_metrics), (theirs, their_metrics) = runs['pytorch'], runs['onnx']
+    assert len(ours) == len(theirs) == 3
+    for a, b in zip(ours, theirs):
+        a, b = a['pred_instances'], b['pred_instances']
+        assert len(a['labels']) == len(b['labels']) > 0
+        assert torch.equal(a['labels'], b['labels'])
+        np.testing.assert_allclose(b['bboxes'], a['bboxes'], atol=1e-2)
+        np.testing.assert_allclose(b['scores'], a['scores'], atol=1e-5)
+    assert {k: v for k, v in our_metrics.items() if k != 'checkpoint'} == {
+        k: v for k, v in their_metrics.items() if k != 'checkpoint'
+    }
+    drawn = run_tool('tools/infer.py', STUDENT_CFG, files['onnx'], image_dir / 'b.png', '--out',
+                     tmp_path / 'drawn', '--score-thr', 0.5).stdout  # fmt: skip
+    assert f'{tmp_path / "drawn" / "b.png"}: ' in drawn and 'detections with score > 0.5' in drawn

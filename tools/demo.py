@@ -91,11 +91,12 @@ SETUPS = {
     ),
 }
 SCRATCH = dict(retinanet='neu_det', yolov5='yolov5')  # --data's from-scratch recipe per family
-# ablation -> (MGD loss setting for every level, other options)
+# ablation -> (where in the distiller, the setting for every MGD level there, other options):
+# alpha lives in the losses, the masked fraction lambda in the connectors
 ABLATIONS = {
-    'inherit_only': ('alpha_mgd=0', []),
-    'mgd_without_inherit': (None, ['model.inherit=[]']),
-    'mask_free': ('lambda_mgd=0', []),
+    'inherit_only': ('distill_losses', 'alpha_mgd=0', []),
+    'mgd_without_inherit': (None, None, ['model.inherit=[]']),
+    'mask_free': ('connectors', 'lambda_mgd=0', []),
 }
 # Relative cost of one epoch (the student's = 1), for the time estimate.
 COST = dict(
@@ -111,12 +112,12 @@ COST = dict(
 
 
 def ablation_options(row: str, config: str) -> list[str]:
-    """``--cfg-options`` of an ablation of the MGD config ``config`` (every MGD loss)."""
-    setting, options = ABLATIONS[row]
-    if setting is None:
+    """``--cfg-options`` of an ablation of the MGD config ``config`` (every MGD level)."""
+    section, setting, options = ABLATIONS[row]
+    if section is None:
         return options
-    losses = Config.fromfile(osp.join(ROOT, config)).model.distiller.distill_losses
-    keys = [f'model.distiller.distill_losses.{name}' for name in losses if 'mgd' in name]
+    modules = Config.fromfile(osp.join(ROOT, config)).model.distiller[section]
+    keys = [f'model.distiller.{section}.{name}' for name in modules if 'mgd' in name]
     return [*(f'{key}.{setting}' for key in keys), *options]
 
 

@@ -28,6 +28,15 @@ from mgd.deploy.onnx_model import agreement, compare, export, quantize
 from mgd.utils.errors import ConfigError, run_main
 
 
+def spread(images: list[str], count: int) -> list[str]:
+    """``count`` images evenly spaced through the sorted list (a folder sorted by name is
+    often grouped by class: its first images would all be of one)."""
+    if len(images) <= count:
+        return images
+    return [images[round(i * (len(images) - 1) / (count - 1))] if count > 1 else images[0]
+            for i in range(count)]  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -36,16 +45,18 @@ def main():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', required=True, help='folder for model.onnx and deploy.json')
     parser.add_argument('--images', nargs='+', required=True, help='images or folders to check on')
-    parser.add_argument('--check', type=int, default=5, help='how many of the images to check')
+    parser.add_argument('--check', type=int, default=5,
+                        help='how many of the images to check (evenly spaced by name)')  # fmt: skip
     parser.add_argument('--int8', nargs='+', metavar='IMAGES', help='also quantize, calibrated '
                         'on these images or folders')  # fmt: skip
-    parser.add_argument('--calib', type=int, default=200, help='--int8: images calibrated on')
+    parser.add_argument('--calib', type=int, default=200,
+                        help='--int8: images calibrated on (evenly spaced by name)')  # fmt: skip
     parser.add_argument('--score-thr', type=float, default=0.3, help='--int8: detections compared')
     args = parser.parse_args()
     for flag, value in (('--check', args.check), ('--calib', args.calib)):
         if value < 1:
             raise ConfigError(f'{flag} {value}: pass 1 or more')
-    images = pick_images(args.images)[: args.check]
+    images = spread(pick_images(args.images), args.check)
     model = build_model(args.config, args.checkpoint)
     os.makedirs(args.out, exist_ok=True)
     inputs, _ = load_image(model, images[0])
@@ -59,7 +70,7 @@ def main():
     same = sum(r['same'] for r in rows)
     print(f'{same} of {len(rows)} images: the same predictions as PyTorch')
     if args.int8:
-        calibration = pick_images(args.int8)[: args.calib]
+        calibration = spread(pick_images(args.int8), args.calib)
         int8 = quantize(model, written['onnx'], calibration, osp.join(args.out, 'model_int8.onnx'))
         mb = {k: osp.getsize(v) / 2**20 for k, v in (('fp32', written['onnx']), ('int8', int8))}
         print(f'wrote {int8} (calibrated on {len(calibration)} images): '

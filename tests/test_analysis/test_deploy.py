@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import runpy
 
 import numpy as np
 import pytest
 import torch
-from demo_models import MGD_CFG, STUDENT_CFG, save
+from demo_models import MGD_CFG, REPO, STUDENT_CFG, save
 from tool_run import run_tool
 
 from mgd.analysis.models import build_model, load_image
@@ -157,3 +158,10 @@ def test_test_and_infer_run_the_onnx_file_as_the_checkpoint(demo_checkpoints, im
     drawn = run_tool('tools/infer.py', STUDENT_CFG, files['onnx'], image_dir / 'b.png', '--out',
                      tmp_path / 'drawn', '--score-thr', 0.5).stdout  # fmt: skip
     assert f'{tmp_path / "drawn" / "b.png"}: ' in drawn and 'detections with score > 0.5' in drawn
+
+
+def test_checked_and_calibration_images_are_spread_over_the_folder():
+    spread = runpy.run_path(str(REPO / 'tools/deploy.py'))['spread']
+    names = [f'{c}_{i}.jpg' for c in ('crazing', 'inclusion', 'patches') for i in range(4)]
+    assert spread(names, 3) == ['crazing_0.jpg', 'inclusion_2.jpg', 'patches_3.jpg']  # 0, 5.5, 11
+    assert spread(names, 1) == ['crazing_0.jpg'] and spread(names[:2], 5) == names[:2]

@@ -33,4 +33,4 @@ fi
 
 "${pip[@]}" -r requirements/runtime.txt -r requirements/tests.txt
 "${pip[@]}" --no-build-isolation --no-deps -e .
-.venv/bin/python -c "import mgd.models, mmcv.ops, mmdet, mmrazor, mmpretrain, mmseg.models, mmyolo.models, pytorch_grad_cam; print('>> stack ready')"
+.venv/bin/python -c "import mgd.models, mmcv.ops, mmdet, mmrazor, mmpretrain, mmseg.models, mmyolo.models, pytorch_grad_cam, onnxruntime.quantization; print('>> stack ready')"

@@ -21,6 +21,7 @@ ALLOWED = {
     'mgd.engine': {'mgd.utils', 'mgd.registry'},
     'mgd.datasets': {'mgd.utils', 'mgd.registry'},
     'mgd.analysis': {'mgd.utils', 'mgd.models'},
+    'mgd.deploy': {'mgd.utils', 'mgd.analysis'},
     'mgd.experiments': {'mgd.utils', 'mgd.datasets'},
 }
 MAX_LINES = 400

@@ -14,6 +14,8 @@ import argparse
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
 from mgd.analysis.inference import draw_detections
+from mgd.analysis.models import build_model
+from mgd.deploy.onnx_model import onnx_model
 from mgd.utils.errors import run_main
 
 
@@ -28,9 +30,11 @@ def main():
     parser.add_argument('--score-thr', type=float, default=0.3, help='lowest score drawn')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args()
-    written = draw_detections(
-        args.config, args.checkpoint, args.inputs, args.out, args.score_thr, args.device
-    )
+    if args.checkpoint.endswith('.onnx'):
+        model = onnx_model(args.config, args.checkpoint)
+    else:
+        model = build_model(args.config, args.checkpoint, args.device)
+    written = draw_detections(model, args.inputs, args.out, args.score_thr)
     for path, count in written:
         if count is None:
             print(f'{path}: skipped, not a readable image')

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Sequence
 
 from mmengine.utils import scandir
+from torch import nn
 
-from mgd.analysis.models import build_model, test_pipeline
+from mgd.analysis.models import test_pipeline
 from mgd.utils.errors import ConfigError, MissingFileError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -64,24 +65,20 @@ def pick_images(paths: Sequence[str], per_class: int | None = None) -> list[str]
 
 
 def draw_detections(
-    config: str,
-    checkpoint: str,
+    model: nn.Module,
     inputs: str,
     out_dir: str,
     score_thr: float = 0.3,
-    device: str = 'cpu',
 ) -> list[tuple[str, int]]:
     """Detects objects in an image or a folder of images and writes them with boxes (and
     masks), class names and scores drawn.
 
     Args:
-        config: a detector config or a distillation config (its student is used).
-        checkpoint: the checkpoint (for a distillation one, its ``architecture.*`` weights),
-            or an ``.onnx`` file of ``tools/deploy.py`` (run under ONNX Runtime).
+        model: a detector from :func:`mgd.analysis.models.build_model` (or one that predicts
+            through an ONNX file, :func:`mgd.deploy.onnx_model.onnx_model`).
         inputs: an image file or a folder of images.
         out_dir: where the drawn images go, under their own file names.
         score_thr: detections below this score are not drawn.
-        device: where the model runs.
 
     Returns:
         ``(written image, number of detections drawn)`` per input image; an image that cannot
@@ -94,13 +91,8 @@ def draw_detections(
     from mmengine.logging import print_log
 
     images = list_images(inputs)
-    onnx = checkpoint.endswith('.onnx')
-    model = build_model(config, None if onnx else checkpoint, device, init_weights=not onnx)
-    if onnx:
-        from mgd.deploy.onnx_model import predict_with_onnx
-
-        predict_with_onnx(model, checkpoint)
     if not isinstance(model, BaseDetector):
+        config = getattr(model.cfg, 'filename', None)
         raise ConfigError(f'{config!r} is not a detector config ({type(model).__name__})')
     pipeline = test_pipeline(model)  # built once, in the config's scope
     # Visualizers are named singletons: a fresh name per call.

@@ -152,14 +152,12 @@ def predictions(model: nn.Module, raw: Sequence[torch.Tensor], groups: list[int]
     return [scores for scores in structured.softmax(-1)]
 
 
-def compare(model: nn.Module, onnx_file: str, images: Sequence[str]) -> list[dict]:
-    """Per image: the largest |difference| of the raw outputs (ONNX Runtime vs PyTorch) and
-    whether the final predictions are the same (detections: same count and labels, boxes
-    within 0.01 px, scores within 1e-4; classes: the same top-1)."""
+def paired_predictions(model: nn.Module, onnx_file: str, images: Sequence[str]):
+    """Per image: ``(image, largest |raw output difference|, PyTorch's prediction, the ONNX
+    network's prediction)``, both decoded by the model's own post-processing."""
     from mgd.analysis.models import load_image
 
     network, onnx = RawNetwork(model).eval(), OnnxNetwork(onnx_file)
-    rows = []
     for image in images:
         inputs, sample = load_image(model, image)
         with torch.no_grad():
@@ -168,6 +166,15 @@ def compare(model: nn.Module, onnx_file: str, images: Sequence[str]) -> list[dic
         got = onnx(inputs)
         diff = max(float((a - b).abs().max()) for a, b in zip(reference, got))
         ours, theirs = (predictions(model, r, groups, [sample])[0] for r in (reference, got))
+        yield image, diff, ours, theirs
+
+
+def compare(model: nn.Module, onnx_file: str, images: Sequence[str]) -> list[dict]:
+    """Per image: the largest |difference| of the raw outputs (ONNX Runtime vs PyTorch) and
+    whether the final predictions are the same (detections: same count and labels, boxes
+    within 0.01 px, scores within 1e-4; classes: the same top-1)."""
+    rows = []
+    for image, diff, ours, theirs in paired_predictions(model, onnx_file, images):
         if is_detector(model):
             same = len(ours) == len(theirs) and bool(
                 (ours.labels == theirs.labels).all()
@@ -229,18 +236,8 @@ def agreement(
     network also finds (same class, IoU ≥ 0.5, score ≥ ``score_thr``); a classifier's top-1."""
     from mmdet.structures.bbox import bbox_overlaps
 
-    from mgd.analysis.models import load_image
-
-    network, onnx = RawNetwork(model).eval(), OnnxNetwork(onnx_file)
     rows = []
-    for image in images:
-        inputs, sample = load_image(model, image)
-        with torch.no_grad():
-            reference = network(inputs)
-            groups = layout(model(inputs, mode='tensor'))
-        got = onnx(inputs)
-        diff = max(float((a - b).abs().max()) for a, b in zip(reference, got))
-        ours, theirs = (predictions(model, r, groups, [sample])[0] for r in (reference, got))
+    for image, diff, ours, theirs in paired_predictions(model, onnx_file, images):
         if is_detector(model):
             ours, theirs = ours[ours.scores >= score_thr], theirs[theirs.scores >= score_thr]
             found = 0
@@ -277,3 +274,11 @@ def predict_with_onnx(model: nn.Module, onnx_file: str) -> nn.Module:
 
     student.predict = predict
     return model
+
+
+def onnx_model(config: str, onnx_file: str) -> nn.Module:
+    """The model of ``config`` (the student of a distillation config) predicting through
+    ``onnx_file`` under ONNX Runtime, for :func:`mgd.analysis.inference.draw_detections`."""
+    from mgd.analysis.models import build_model
+
+    return predict_with_onnx(build_model(config, init_weights=False), onnx_file)

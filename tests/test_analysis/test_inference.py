@@ -15,14 +15,14 @@ from demo_models import MGD_CFG, REPO, STUDENT_CFG, TEACHER_CFG
 from mgd.analysis import demo_report
 from mgd.analysis.features import CELL_INCHES, DPI
 from mgd.analysis.inference import draw_detections
+from mgd.analysis.models import build_model
 
 pytest_plugins = ['demo_models']  # the demo_checkpoints and image_dir fixtures
 
 
 def test_infer_draws_the_students_detections_on_every_image(demo_checkpoints, image_dir, tmp_path):
-    written = draw_detections(
-        MGD_CFG, demo_checkpoints['mgd'], str(image_dir), str(tmp_path / 'out'), score_thr=0.5
-    )
+    model = build_model(MGD_CFG, demo_checkpoints['mgd'])
+    written = draw_detections(model, str(image_dir), str(tmp_path / 'out'), score_thr=0.5)
     assert [p for p, _ in written] == [str(tmp_path / 'out' / n) for n in ('a.jpg', 'b.png')]
     for path, count in written:
         # every anchor scores 0.95: after NMS the head keeps up to max_per_img=100 boxes
@@ -33,15 +33,14 @@ def test_infer_draws_the_students_detections_on_every_image(demo_checkpoints, im
         assert np.abs(drawn.astype(int) - original).mean() > 1
 
     nothing = draw_detections(
-        MGD_CFG,
-        demo_checkpoints['mgd'],
+        model,
         str(image_dir / 'a.jpg'),
         str(tmp_path / 'none'),
         score_thr=0.99,
     )
     assert [c for _, c in nothing] == [0]
     with pytest.raises(FileNotFoundError, match='neither an image nor a folder'):
-        draw_detections(MGD_CFG, demo_checkpoints['mgd'], str(tmp_path / 'nowhere'), str(tmp_path))
+        draw_detections(model, str(tmp_path / 'nowhere'), str(tmp_path))
 
 
 def test_infer_skips_unreadable_images_and_draws_the_others(demo_checkpoints, image_dir, tmp_path):
@@ -50,9 +49,8 @@ def test_infer_skips_unreadable_images_and_draws_the_others(demo_checkpoints, im
     (folder / 'a.jpg').write_bytes((image_dir / 'a.jpg').read_bytes())
     (folder / 'empty.jpg').write_bytes(b'')
     (folder / 'garbage.png').write_bytes(b'not an image at all')
-    written = draw_detections(
-        MGD_CFG, demo_checkpoints['mgd'], str(folder), str(tmp_path / 'out'), score_thr=0.5
-    )
+    model = build_model(MGD_CFG, demo_checkpoints['mgd'])
+    written = draw_detections(model, str(folder), str(tmp_path / 'out'), score_thr=0.5)
     assert written[0][0] == str(tmp_path / 'out' / 'a.jpg') and written[0][1] > 0
     assert written[1:] == [(str(folder / 'empty.jpg'), None), (str(folder / 'garbage.png'), None)]
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['a.jpg']
@@ -105,7 +103,7 @@ def test_infer_command_draws_the_boxes_above_the_threshold(
     label at the frame's top left; every other pixel is the original's."""
     from mmdet.apis import inference_detector
 
-    from mgd.analysis.models import build_model, test_pipeline
+    from mgd.analysis.models import test_pipeline
 
     image = image_dir / 'b.png'  # lossless: unchanged pixels stay equal
     model = build_model(MGD_CFG, demo_checkpoints['mgd'])

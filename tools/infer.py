@@ -13,7 +13,7 @@ Example::
 import argparse
 
 import mgd.models  # noqa: F401  (stack fixes; registers the MGD classes)
-from mgd.analysis.inference import draw_detections
+from mgd.analysis.inference import draw_detections, list_images
 from mgd.analysis.models import build_model
 from mgd.deploy.onnx_model import onnx_model
 from mgd.utils.errors import run_main
@@ -30,6 +30,7 @@ def main():
     parser.add_argument('--score-thr', type=float, default=0.3, help='lowest score drawn')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args()
+    list_images(args.inputs)  # a wrong path is named before the model is built
     if args.checkpoint.endswith('.onnx'):
         model = onnx_model(args.config, args.checkpoint)
     else:

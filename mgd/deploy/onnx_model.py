@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mgd.analysis.cam import is_detector
 from mgd.utils.errors import ConfigError
 
 OPSET = 17
@@ -55,10 +56,6 @@ class RawNetwork(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(flatten(self.model(inputs, mode='tensor')))
-
-
-def is_detector(model: nn.Module) -> bool:
-    return hasattr(model, 'bbox_head')
 
 
 def expected_input(model: nn.Module) -> dict:
@@ -126,15 +123,12 @@ def export(model: nn.Module, inputs: torch.Tensor, out_dir: str) -> dict[str, st
 class OnnxNetwork:
     """An ONNX file run by ONNX Runtime (CPU), called like :class:`RawNetwork`."""
 
-    def __init__(self, path: str, threads: int | None = None) -> None:
+    def __init__(self, path: str) -> None:
         import onnxruntime as ort
 
         if not osp.isfile(path):
             raise ConfigError(f'ONNX file {path!r} does not exist')
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        self.session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, inputs: torch.Tensor) -> list[torch.Tensor]:
@@ -157,12 +151,12 @@ def paired_predictions(model: nn.Module, onnx_file: str, images: Sequence[str]):
     network's prediction)``, both decoded by the model's own post-processing."""
     from mgd.analysis.models import load_image
 
-    network, onnx = RawNetwork(model).eval(), OnnxNetwork(onnx_file)
+    onnx = OnnxNetwork(onnx_file)
     for image in images:
         inputs, sample = load_image(model, image)
         with torch.no_grad():
-            reference = network(inputs)
-            groups = layout(model(inputs, mode='tensor'))
+            outputs = model(inputs, mode='tensor')
+        reference, groups = flatten(outputs), layout(outputs)
         got = onnx(inputs)
         diff = max(float((a - b).abs().max()) for a, b in zip(reference, got))
         ours, theirs = (predictions(model, r, groups, [sample])[0] for r in (reference, got))

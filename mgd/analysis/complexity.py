@@ -3,14 +3,16 @@
 Parameters are counted by mmengine's ``parameter_count``, FLOPs by its ``FlopAnalyzer`` (one
 multiply-add = one FLOP, the OpenMMLab convention) on the network's ``tensor`` forward:
 backbone, neck and head, without the detectors' box decoding and NMS. Latency is measured on
-the same forward.
+the same forward. A row may also be a network already built: an ONNX file under ONNX Runtime
+(:class:`mgd.deploy.onnx_model.OnnxNetwork`), with its size on disk; its parameters and FLOPs
+are not counted (the exporter folds BatchNorms into convolutions and stores equal weights once).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,12 +36,14 @@ class TensorForward(nn.Module):
 
 @dataclass
 class Complexity:
-    """What :func:`measure` reports for one model (latency in ms)."""
+    """What :func:`measure` reports for one model (latency in ms; ``params`` or ``flops``
+    None: not counted, ``file_mib`` None: not a file)."""
 
     name: str
-    params: int
-    flops: int
+    params: int | None
+    flops: int | None
     latency_ms: float
+    file_mib: float | None = None
 
 
 def count_params(model: nn.Module) -> int:
@@ -61,24 +65,36 @@ def count_flops(model: nn.Module, shape: Sequence[int]) -> int:
     return int(analyzer.total())
 
 
+Network = nn.Module | Callable[[torch.Tensor], object]
+
+
 @torch.no_grad()
 def measure_latency(
-    models: Sequence[nn.Module], shape: Sequence[int], runs: int = 20, warmup: int = 5
+    models: Sequence[Network], shape: Sequence[int], runs: int = 20, warmup: int = 5
 ) -> list[float]:
-    """Median wall time in ms of each model's ``tensor`` forward of one image (batch 1).
+    """Median wall time in ms of each model's ``tensor`` forward of one image (batch 1); a
+    network that is not an ``nn.Module`` (an ONNX file's) is called on the CPU image tensor.
 
     The models take turns, one forward each per round, so that load from other processes
     spreads over all of them instead of skewing one model's numbers.
     """
-    inputs = [torch.randn(1, *shape, device=next(m.parameters()).device) for m in models]
+    calls = [
+        (lambda x, m=m: m(x, mode='tensor')) if isinstance(m, nn.Module) else m for m in models
+    ]
+    inputs = [
+        torch.randn(1, *shape, device=next(m.parameters()).device)
+        if isinstance(m, nn.Module)
+        else torch.randn(1, *shape)
+        for m in models
+    ]
     times: list[list[float]] = [[] for _ in models]
     for round_index in range(warmup + runs):
-        for model, x, model_times in zip(models, inputs, times):
+        for call, x, model_times in zip(calls, inputs, times):
             cuda = x.device.type == 'cuda'
             if cuda:
                 torch.cuda.synchronize(x.device)
             start = time.perf_counter()
-            model(x, mode='tensor')
+            call(x)
             if cuda:
                 torch.cuda.synchronize(x.device)
             if round_index >= warmup:
@@ -87,7 +103,7 @@ def measure_latency(
 
 
 def measure(
-    configs: dict[str, str | Config],
+    configs: dict[str, str | Config | Network],
     shape: Sequence[int] = (3, 224, 224),
     device: str = 'cpu',
     runs: int = 20,
@@ -97,20 +113,25 @@ def measure(
     config's student). The weights stay random: none of the three depends on them.
 
     Args:
-        configs: row name -> config (path), in table order.
+        configs: row name -> config (path), in table order; or a network already built that
+            is not an ``nn.Module`` (an ONNX file's: it has ``file_mib``).
         shape: the input (C, H, W).
-        device: where the models run.
+        device: where the models built from configs run.
         runs: timed forwards per model (0: no latency, reported as nan).
         warmup: untimed forwards per model first.
     """
     models = {
-        name: build_model(cfg, device=device, init_weights=False) for name, cfg in configs.items()
+        name: cfg if callable(cfg) else build_model(cfg, device=device, init_weights=False)
+        for name, cfg in configs.items()
     }
     latencies = measure_latency(list(models.values()), shape, runs, warmup)
-    return [
-        Complexity(name, count_params(model), count_flops(model, shape), latency)
-        for (name, model), latency in zip(models.items(), latencies)
-    ]
+    rows = []
+    for (name, model), latency in zip(models.items(), latencies):
+        if isinstance(model, nn.Module):
+            rows.append(Complexity(name, count_params(model), count_flops(model, shape), latency))
+        else:
+            rows.append(Complexity(name, None, None, latency, model.file_mib))
+    return rows
 
 
 def reduction(reference: float, value: float) -> float:
@@ -118,35 +139,42 @@ def reduction(reference: float, value: float) -> float:
     return 100.0 * (reference - value) / reference
 
 
-def complexity_table(rows: Sequence[Complexity], shape: Sequence[int], device: str) -> str:
+def complexity_table(
+    rows: Sequence[Complexity], shape: Sequence[int], device: str, threads: int | None = None
+) -> str:
     """A Markdown table, one row per model; later rows show their reduction against the first.
+    A last column gives the size on disk when a row is a file; ``—``: not counted.
 
     Example row: ``| mgd | 1.23 M | 45.0% | 2.50 G | 30.0% | 12.3 | 20.0% |``.
     """
     if not rows:
         raise ConfigError('no models to compare')
     shape_str = 'x'.join(str(s) for s in shape)
+    where = device if threads is None else f'{device}, {threads} threads'
+    files = any(row.file_mib is not None for row in rows)
     lines = [
         f'| model | params | params reduction | FLOPs ({shape_str}) | FLOPs reduction '
-        f'| latency ({device}, ms) | latency reduction |',
-        '|---|---|---|---|---|---|---|',
+        f'| latency ({where}, ms) | latency reduction |' + (' file (MiB) |' if files else ''),
+        '|---|---|---|---|---|---|---|' + ('---|' if files else ''),
     ]
     first = rows[0]
+
+    def versus(ours: float | None, reference: float | None) -> str:
+        if ours is None or reference is None:
+            return '—'
+        return '(reference)' if row is first else f'{reduction(reference, ours):.1f}%'
+
     for row in rows:
         cells = [
             row.name,
-            f'{row.params / 1e6:.2f} M',
-            '',
-            f'{row.flops / 1e9:.2f} G',
-            '',
+            '—' if row.params is None else f'{row.params / 1e6:.2f} M',
+            versus(row.params, first.params),
+            '—' if row.flops is None else f'{row.flops / 1e9:.2f} G',
+            versus(row.flops, first.flops),
             f'{row.latency_ms:.1f}',
-            '',
+            versus(row.latency_ms, first.latency_ms),
         ]
-        if row is first:
-            cells[2] = cells[4] = cells[6] = '(reference)'
-        else:
-            cells[2] = f'{reduction(first.params, row.params):.1f}%'
-            cells[4] = f'{reduction(first.flops, row.flops):.1f}%'
-            cells[6] = f'{reduction(first.latency_ms, row.latency_ms):.1f}%'
+        if files:
+            cells.append('—' if row.file_mib is None else f'{row.file_mib:.2f}')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'

@@ -121,15 +121,30 @@ def export(model: nn.Module, inputs: torch.Tensor, out_dir: str) -> dict[str, st
 
 
 class OnnxNetwork:
-    """An ONNX file run by ONNX Runtime (CPU), called like :class:`RawNetwork`."""
+    """An ONNX file run by ONNX Runtime (CPU), called like :class:`RawNetwork`.
 
-    def __init__(self, path: str) -> None:
+    Args:
+        path: the ``.onnx`` file.
+        threads: ONNX Runtime's intra-op threads (None: its default, one per core).
+    """
+
+    def __init__(self, path: str, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         if not osp.isfile(path):
             raise ConfigError(f'ONNX file {path!r} does not exist')
-        self.session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.path = path
+        self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
         self.input = self.session.get_inputs()[0].name
+
+    @property
+    def file_mib(self) -> float:
+        """The file's size on disk in MiB."""
+        return osp.getsize(self.path) / 2**20
 
     def __call__(self, inputs: torch.Tensor) -> list[torch.Tensor]:
         outputs = self.session.run(None, {self.input: inputs.detach().cpu().float().numpy()})

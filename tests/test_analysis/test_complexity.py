@@ -86,3 +86,16 @@ def test_complexity_command_measures_a_distillation_config_as_its_student(
     with pytest.raises(SystemExit):
         main()
     assert 'need as many different names' in capsys.readouterr().err
+
+
+def test_a_file_row_shows_its_size_and_no_flops():
+    rows = [
+        Complexity('teacher', 24_000_000, 8_000_000_000, 40.0),
+        Complexity('int8', None, None, 10.0, file_mib=6.25),
+    ]
+    lines = complexity_table(rows, (3, 64, 64), 'cpu', threads=2).splitlines()
+    assert lines[0].endswith('| latency (cpu, 2 threads, ms) | latency reduction | file (MiB) |')
+    assert lines[1].count('|') == lines[0].count('|')
+    assert lines[2] == ('| teacher | 24.00 M | (reference) | 8.00 G | (reference) | 40.0 '
+                        '| (reference) | — |')  # fmt: skip
+    assert lines[3] == '| int8 | — | — | — | — | 10.0 | 75.0% | 6.25 |'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 
 import numpy as np
@@ -165,3 +166,31 @@ def test_checked_and_calibration_images_are_spread_over_the_folder():
     names = [f'{c}_{i}.jpg' for c in ('crazing', 'inclusion', 'patches') for i in range(4)]
     assert spread(names, 3) == ['crazing_0.jpg', 'inclusion_2.jpg', 'patches_3.jpg']  # 0, 5.5, 11
     assert spread(names, 1) == ['crazing_0.jpg'] and spread(names[:2], 5) == names[:2]
+
+
+def test_complexity_times_the_onnx_files_beside_pytorch(exported, image_dir, tmp_path):
+    model, files, out = exported
+    int8 = quantize(model, files['onnx'], [str(image_dir / 'a.jpg')], str(tmp_path / 'int8.onnx'))
+    table = run_tool('tools/analysis/complexity.py', MGD_CFG, files['onnx'], int8, '--names',
+                     'mgd', 'fp32', 'int8', '--shape', 3, 64, 64, '--runs', 2, '--warmup', 1,
+                     '--threads', 1).stdout  # fmt: skip
+    lines = [line for line in table.splitlines() if line.startswith('|')]  # not the log lines
+    assert 'latency (cpu, 1 threads, ms)' in lines[0] and lines[0].endswith('file (MiB) |')
+    cells = {row[0]: row for row in (line.strip('| ').split(' | ') for line in lines[2:])}
+    assert list(cells) == ['mgd', 'fp32', 'int8']
+    assert cells['mgd'][1] == f'{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M'
+    assert cells['mgd'][3].endswith(' G') and cells['mgd'][7] == '—'
+    for name in ('fp32', 'int8'):  # parameters and FLOPs are not counted on a file
+        assert cells[name][1:5] == ['—'] * 4
+    mib = {name: os.path.getsize(path) / 2**20 for name, path in (('fp32', files['onnx']),
+                                                                   ('int8', int8))}  # fmt: skip
+    assert [float(cells[name][7]) for name in mib] == pytest.approx(list(mib.values()), abs=0.01)
+    assert mib['int8'] < mib['fp32'] / 2
+    assert all(float(cells[name][5]) > 0 for name in cells)  # latency in ms
+    refused = run_tool('tools/analysis/complexity.py', MGD_CFG, files['onnx'], '--device',
+                       'cuda', check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f'error: {files["onnx"]} runs under ONNX Runtime on the CPU: time it with --device cpu, '
+        'or leave the ONNX files out'
+    )

@@ -33,6 +33,8 @@ CASES = [
         "'/nope.jpg' is neither an image nor a folder",
     ),
     ('tools/analysis/complexity.py', ['nope.py'], "config 'nope.py' does not exist"),
+    ('tools/analysis/complexity.py', [S, '--threads', '0'], '--threads 0: CPU threads, 1 or more'),
+    ('tools/analysis/complexity.py', ['/nope.onnx'], "ONNX file '/nope.onnx' does not exist"),
     ('tools/analysis/plot_curves.py', ['/nope', '--out', '{tmp}/c.png'], "'/nope' does not"),
     ('tools/analysis/results_table.py', ['/nope'], 'run tools/test.py CONFIG CHECKPOINT'),
     ('tools/analysis/contrast_grid.py', ['/nope.jpg', '--out', '{tmp}/g.png'], 'neither an'),

@@ -194,3 +194,38 @@ def test_complexity_times_the_onnx_files_beside_pytorch(exported, image_dir, tmp
         f'error: {files["onnx"]} runs under ONNX Runtime on the CPU: time it with --device cpu, '
         'or leave the ONNX files out'
     )
+
+
+INT8_MAP_TOLERANCE = 0.05  # docs/user_guides/deploy.md states it
+
+
+def test_a_trained_student_keeps_its_map_through_export_and_int8(tmp_path):
+    """The demo student trained to remember 4 synthetic images (40 iterations of batch 4), so
+    that it really detects: ``tools/deploy.py`` finds ONNX Runtime's detections equal to
+    PyTorch's, and ``tools/test.py`` scores the INT8 file within the stated tolerance of fp32."""
+    from mgd.datasets.converters.synthetic import make_demo_data
+
+    data = tmp_path / 'data'
+    make_demo_data(str(data), 4, 1, seed=0)
+    ann = 'annotations/instances_train.json'  # scored on the images it learned
+    on_train = [f'{split}_dataloader.dataset.{key}' for split in ('train', 'val', 'test')
+                for key in ('data_root', 'ann_file')]  # fmt: skip
+    options = [f'{k}={data}/' if k.endswith('data_root') else f'{k}={ann}' for k in on_train]
+    options += [f'{split}_evaluator.ann_file={data}/{ann}' for split in ('val', 'test')]
+    run_tool('tools/train.py', STUDENT_CFG, '--work-dir', tmp_path / 'train', '--cfg-options',
+             *options, 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=40',
+             'train_cfg.val_interval=40', 'default_hooks.checkpoint.interval=40',
+             'param_scheduler.1.milestones=[35]')  # fmt: skip
+    out = tmp_path / 'deploy'
+    weights = tmp_path / 'train/epoch_40.pth'
+    images = ['--images', data / 'images', '--int8', data / 'images']
+    deployed = run_tool('tools/deploy.py', STUDENT_CFG, weights, '--out', out, *images).stdout
+    assert '5 of 5 images: the same predictions as PyTorch' in deployed.splitlines()
+    scores = {}
+    for name in ('model', 'model_int8'):
+        run_tool('tools/test.py', STUDENT_CFG, out / f'{name}.onnx', '--work-dir',
+                 tmp_path / name, '--cfg-options', *options)  # fmt: skip
+        scores[name] = json.loads((tmp_path / name / 'test_metrics.json').read_text())
+    fp32, int8 = scores['model']['coco/bbox_mAP'], scores['model_int8']['coco/bbox_mAP']
+    assert fp32 >= 0.3  # it learned: else the comparison would say nothing
+    assert abs(int8 - fp32) <= INT8_MAP_TOLERANCE

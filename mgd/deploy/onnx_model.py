@@ -197,6 +197,25 @@ def compare(model: nn.Module, onnx_file: str, images: Sequence[str]) -> list[dic
     return rows
 
 
+def training_images(model: nn.Module) -> list[str]:
+    """The image files of the config's training set (``train_dataloader.dataset``), sorted:
+    what INT8 is calibrated on by default."""
+    from mmengine.registry import DATASETS, DefaultScope
+
+    from mgd.utils.preflight import check_data
+
+    cfg = model.cfg
+    if 'train_dataloader' not in cfg:
+        raise ConfigError('the config has no train_dataloader: pass --int8 IMAGES to calibrate on')
+    check_data(cfg, 'train')  # names every missing file
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    images = sorted({dataset.get_data_info(i)['img_path'] for i in range(len(dataset))})
+    if not images:
+        raise ConfigError('the training set of the config is empty: pass --int8 IMAGES')
+    return images
+
+
 def quantize(model: nn.Module, onnx_file: str, images: Sequence[str], out_file: str) -> str:
     """ONNX Runtime's static INT8 quantization of ``onnx_file`` (QDQ format; weights int8 per
     channel, activations uint8 per tensor, ranges by min-max), calibrated on ``images`` as the

@@ -218,9 +218,13 @@ def test_a_trained_student_keeps_its_map_through_export_and_int8(tmp_path):
              'param_scheduler.1.milestones=[35]')  # fmt: skip
     out = tmp_path / 'deploy'
     weights = tmp_path / 'train/epoch_40.pth'
-    images = ['--images', data / 'images', '--int8', data / 'images']
-    deployed = run_tool('tools/deploy.py', STUDENT_CFG, weights, '--out', out, *images).stdout
-    assert '5 of 5 images: the same predictions as PyTorch' in deployed.splitlines()
+    deployed = run_tool('tools/deploy.py', STUDENT_CFG, weights, '--out', out, '--images',
+                        data / 'images', '--int8', '--cfg-options', *options).stdout  # fmt: skip
+    lines = deployed.splitlines()
+    assert '5 of 5 images: the same predictions as PyTorch' in lines
+    # calibrated on the config's training set: the 4 training images, not the validation one
+    assert any(line.startswith(f'wrote {out / "model_int8.onnx"} (calibrated on 4 images)')
+               for line in lines)  # fmt: skip
     scores = {}
     for name in ('model', 'model_int8'):
         run_tool('tools/test.py', STUDENT_CFG, out / f'{name}.onnx', '--work-dir',
@@ -229,3 +233,12 @@ def test_a_trained_student_keeps_its_map_through_export_and_int8(tmp_path):
     fp32, int8 = scores['model']['coco/bbox_mAP'], scores['model_int8']['coco/bbox_mAP']
     assert fp32 >= 0.3  # it learned: else the comparison would say nothing
     assert abs(int8 - fp32) <= INT8_MAP_TOLERANCE
+
+
+def test_calibrating_on_a_missing_training_set_names_it(tmp_path):
+    from mgd.deploy.onnx_model import training_images
+
+    model = build_model(STUDENT_CFG, init_weights=False)
+    model.cfg.train_dataloader.dataset.data_root = f'{tmp_path}/nope/'
+    with pytest.raises(FileNotFoundError, match=f'{tmp_path}/nope/annotations/instances_train'):
+        training_images(model)

@@ -35,6 +35,11 @@ CASES = [
     ('tools/analysis/complexity.py', ['nope.py'], "config 'nope.py' does not exist"),
     ('tools/analysis/complexity.py', [S, '--threads', '0'], '--threads 0: CPU threads, 1 or more'),
     ('tools/analysis/complexity.py', ['/nope.onnx'], "ONNX file '/nope.onnx' does not exist"),
+    (
+        'tools/deploy.py',
+        [S, '/nope.pth', '--out', '{tmp}', '--images', '{tmp}', '--calib', '5'],
+        '--calib and --score-thr set the INT8 quantization: add --int8',
+    ),
     ('tools/analysis/plot_curves.py', ['/nope', '--out', '{tmp}/c.png'], "'/nope' does not"),
     ('tools/analysis/results_table.py', ['/nope'], 'run tools/test.py CONFIG CHECKPOINT'),
     ('tools/analysis/contrast_grid.py', ['/nope.jpg', '--out', '{tmp}/g.png'], 'neither an'),

@@ -49,6 +49,7 @@ __all__ = [
     'AtomicCheckpointHook',
     'FiniteLossHook',
     'RNGStateHook',
+    'TeacherCacheHook',
     'get_rng_state',
     'set_rng_state',
 ]
@@ -276,3 +277,27 @@ class FiniteLossHook(Hook):
             'weights of these losses (e.g. alpha_mgd), lower the learning rate or clip the '
             'gradients (optim_wrapper.clip_grad), then train again or --resume.'
         )
+
+
+@HOOKS.register_module()
+class TeacherCacheHook(Hook):
+    """Gives a distiller with ``model.teacher_cache`` set the run's config before training
+    (the cache is used only when the training pipeline allows it) and logs after each epoch
+    how many images the cache served. Does nothing for other models."""
+
+    @staticmethod
+    def _model(runner):
+        from mmengine.model import is_model_wrapper
+
+        return runner.model.module if is_model_wrapper(runner.model) else runner.model
+
+    def before_train(self, runner) -> None:
+        attach = getattr(self._model(runner), 'attach_teacher_cache', None)
+        if attach is not None:
+            attach(runner.cfg, len(runner.train_dataloader.dataset))
+
+    def after_train_epoch(self, runner) -> None:
+        report = getattr(self._model(runner), 'teacher_cache_report', None)
+        line = report() if report is not None else None
+        if line:
+            print_log(f'epoch {runner.epoch + 1}: {line}', logger='current')

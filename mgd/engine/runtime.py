@@ -22,8 +22,9 @@ def mgd_hooks(
     """``default_hooks`` and ``custom_hooks`` of every mgd config.
 
     Crash-safe checkpoints (``mgd.AtomicCheckpointHook``, the arguments of mmengine's
-    ``CheckpointHook``), an exact resume (``mgd.RNGStateHook``) and a stop at the first NaN or
-    infinite loss (``mgd.FiniteLossHook``); see :mod:`mgd.engine.hooks`.
+    ``CheckpointHook``), an exact resume (``mgd.RNGStateHook``), a stop at the first NaN or
+    infinite loss (``mgd.FiniteLossHook``) and the check that lets ``model.teacher_cache``
+    work (``mgd.TeacherCacheHook``); see :mod:`mgd.engine.hooks`.
 
     Args:
         checkpoint: arguments of the checkpoint hook (``interval``, ``max_keep_ckpts``, ...).
@@ -36,7 +37,11 @@ def mgd_hooks(
     """
     hooks = dict(checkpoint=dict(type='mgd.AtomicCheckpointHook', **(checkpoint or {})))
     hooks.update(default_hooks)
-    ours = [dict(type='mgd.RNGStateHook'), dict(type='mgd.FiniteLossHook')]
+    ours = [
+        dict(type='mgd.RNGStateHook'),
+        dict(type='mgd.FiniteLossHook'),
+        dict(type='mgd.TeacherCacheHook'),
+    ]
     return hooks, [*base_custom_hooks, *ours]
 
 

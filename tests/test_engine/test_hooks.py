@@ -187,8 +187,8 @@ def test_every_config_saves_crash_safe_checkpoints_with_the_rng_state(config):
     assert cfg.default_hooks.checkpoint.type == 'mgd.AtomicCheckpointHook'
     # after the stock config's own hooks (mmyolo's EMA...: test_yolo_configs.py)
     ours = [h['type'] for h in cfg.custom_hooks if h['type'].startswith('mgd.')]
-    assert ours == ['mgd.RNGStateHook', 'mgd.FiniteLossHook']
-    assert [h['type'] for h in cfg.custom_hooks][-2:] == ours
+    assert ours == ['mgd.RNGStateHook', 'mgd.FiniteLossHook', 'mgd.TeacherCacheHook']
+    assert [h['type'] for h in cfg.custom_hooks][-3:] == ours
 
 
 def test_nan_loss_stops_training_before_it_is_saved(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 
 import torch
 from mmengine.logging import print_log
@@ -12,6 +13,12 @@ from mmrazor.registry import MODELS
 from torch import nn
 
 from mgd.models.algorithms.teacher import build_teacher, head_classes, load_teacher
+from mgd.models.algorithms.teacher_cache import (
+    VERSION,
+    TeacherFeatureCache,
+    flip_states,
+    uncovered_transform,
+)
 from mgd.models.algorithms.teacher_ensemble import TeacherEnsemble
 from mgd.models.distill_checks import check_distill_features, check_recorder_sources
 from mgd.utils.errors import ConfigError
@@ -78,6 +85,14 @@ class MGDDistill(SingleTeacherDistill):
             autocast in that dtype, whatever the student's precision; ``None`` (default): in
             the run's precision (float32 as in the paper, or AMP's with ``--amp``). The MGD
             loss reads the teacher's features in float32 either way.
+        teacher_cache: a folder: the teacher's recorded features of each training image
+            (and flip) are computed once, stored there in float16 and read back after
+            (:mod:`mgd.models.algorithms.teacher_cache`); runs with the same teacher, data and
+            pipeline share it. Used only when ``mgd.TeacherCacheHook`` (in ``mgd_hooks()``)
+            finds no random transform but the flip in the training pipeline; else the teacher
+            runs live and the log says why. None (default): the teacher runs on every batch.
+        teacher_cache_limit_gib: the largest estimated cache size; above it the teacher runs
+            live (the log gives the estimate).
         **kwargs: passed to ``BaseAlgorithm`` (``data_preprocessor``, ``init_cfg``), and
             ``teacher_module_inplace`` to ``SingleTeacherDistill``. Its other options
             (``teacher_trainable``, ``teacher_norm_eval``, ``student_trainable``,
@@ -94,6 +109,8 @@ class MGDDistill(SingleTeacherDistill):
         inherit: tuple[str, ...] | list[str] = (),
         teacher_runs: str = 'extract_feat',
         teacher_dtype: str | None = None,
+        teacher_cache: str | None = None,
+        teacher_cache_limit_gib: float = 10.0,
         **kwargs,
     ) -> None:
         if teacher_runs not in TEACHER_RUNS:
@@ -132,6 +149,10 @@ class MGDDistill(SingleTeacherDistill):
         self.teacher_dtype = teacher_dtype
         self._teacher_channels_last = False
         self._features_checked = False
+        self.teacher_cache = teacher_cache
+        self.teacher_cache_limit_gib = teacher_cache_limit_gib
+        self._cache: TeacherFeatureCache | None = None
+        self._cache_checked = False
         if teacher_ckpt:
             load_teacher(self.teacher, teacher_ckpt)
         self.teacher.eval()
@@ -206,8 +227,69 @@ class MGDDistill(SingleTeacherDistill):
             )
         return copied
 
+    def attach_teacher_cache(self, cfg, images: int) -> None:
+        """Called by ``mgd.TeacherCacheHook`` before training with the run's config and the
+        number of training images: opens ``teacher_cache`` if the training data allow it."""
+        self._cache_checked = True
+        self._cache = None
+        if not self.teacher_cache:
+            return
+        why = uncovered_transform(cfg.train_dataloader.dataset, cfg.model.get('data_preprocessor'))
+        if not why and len(self.distiller.deliveries.deliveries):
+            why = 'the distiller delivers teacher outputs to the student, which it does not store'
+        if why:
+            print_log(
+                f'model.teacher_cache is not used: {why}. The teacher runs live.',
+                logger='current',
+                level=30,
+            )
+            return
+        weights = hashlib.sha256(repr(self.teacher).encode())
+        for name, tensor in self.teacher.state_dict().items():
+            weights.update(name.encode())
+            weights.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+        parts = dict(
+            version=VERSION,
+            teacher=weights.hexdigest(),
+            teacher_runs=self.teacher_runs,
+            teacher_dtype=self.teacher_dtype,
+            dataset=cfg.train_dataloader.dataset,
+            preprocessor=[
+                cfg.model.get('data_preprocessor'),
+                cfg.model.architecture.get('data_preprocessor'),
+            ],
+            recorders=cfg.model.distiller.get('teacher_recorders'),
+        )
+        self._cache = TeacherFeatureCache(
+            self.teacher_cache, parts, images, self.teacher_cache_limit_gib,
+            flip_states(cfg.train_dataloader.dataset),
+        )  # fmt: skip
+        print_log(f'model.teacher_cache: {self._cache.root}', logger='current')
+
+    def teacher_cache_report(self) -> str | None:
+        """How many images the teacher cache served and how many it computed, since the last
+        report (None without a cache)."""
+        if self._cache is None:
+            return None
+        hits, misses = self._cache.hits, self._cache.misses
+        self._cache.hits = self._cache.misses = 0
+        state = '' if self._cache.enabled else ' (over its size limit: nothing stored)'
+        return f'teacher cache: {hits} images read, {misses} computed{state}'
+
+    def _run_teacher(self, inputs: torch.Tensor, data_samples: list | None) -> None:
+        if self.teacher_runs == 'extract_feat':
+            self.teacher.extract_feat(inputs)
+        else:
+            self.teacher(inputs, data_samples, mode='tensor')
+
     def loss(self, batch_inputs: torch.Tensor, data_samples: list | None = None) -> dict:
         """Student task losses (``student.*``) plus one MGD loss per feature (``distill.*``)."""
+        if self.teacher_cache and not self._cache_checked:
+            raise ConfigError(
+                'model.teacher_cache is set, but no mgd.TeacherCacheHook is in custom_hooks to '
+                'check the training pipeline first: add it (mgd_hooks() does), or unset '
+                'model.teacher_cache.'
+            )
         self.distiller.set_deliveries_override(False)
         # the teacher in its own precision, or in the run's (float32, or AMP's with --amp)
         precision = contextlib.nullcontext()
@@ -228,10 +310,11 @@ class MGDDistill(SingleTeacherDistill):
             torch.no_grad(),
             precision,
         ):
-            if self.teacher_runs == 'extract_feat':
-                self.teacher.extract_feat(teacher_inputs)
+            if self._cache is not None and data_samples:
+                recorders = self.distiller.teacher_recorders.recorders
+                self._cache.fill(recorders, self._run_teacher, teacher_inputs, data_samples)
             else:
-                self.teacher(teacher_inputs, data_samples, mode='tensor')
+                self._run_teacher(teacher_inputs, data_samples)
         self.distiller.set_deliveries_override(True)
         with self.distiller.student_recorders, self.distiller.deliveries:
             student_losses = self.student(batch_inputs, data_samples, mode='loss')

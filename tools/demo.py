@@ -23,7 +23,10 @@ run is tools/train.py (the synthetic demo's MGD rows: tools/dist_train.sh with 2
 and tools/test.py; a finished run is not trained (nor tested) again and a killed one resumes
 from its last checkpoint, so a killed experiment continues where it stopped. Writes
 WORK_DIR/results.{md,json} and WORK_DIR/analysis/; the table ends with the verdict: MGD's gain
-over the baseline, mean ± std over the seeds, against the seed spread.
+over the baseline, mean ± std over the seeds, against the seed spread. With ``--neu-det`` and
+``--data`` the distilled runs share one teacher-feature cache, WORK_DIR/teacher_cache
+(``model.teacher_cache``): the teacher runs once per image and flip over all seeds and rows
+(``--no-teacher-cache``: on every batch, as the synthetic demo does).
 ``--family yolov5`` runs the same experiment with mmyolo's YOLOv5 (configs/neu_det/yolov5_*
 and *_yolov5_s_yolov5_n_*: a YOLOv5-s teacher, YOLOv5-n students) on either data set, with
 the rows baseline, MGD (3 neck outputs, no inheriting: the student's neck and head are
@@ -279,6 +282,12 @@ def main() -> None:
         help='only these student rows (the teacher always runs), e.g. --rows baseline mgd; '
         'default: all (baseline, mgd, the ablations, the output-KD rows)',
     )
+    parser.add_argument(
+        '--no-teacher-cache',
+        action='store_true',
+        help='with --neu-det or --data: run the teacher on every batch instead of storing its '
+        'features once in WORK_DIR/teacher_cache',
+    )
     own = parser.add_argument_group('with --data')
     classes = own.add_mutually_exclusive_group()
     classes.add_argument('--classes', nargs='+', metavar='NAME', help='the class names, in order')
@@ -308,6 +317,8 @@ def main() -> None:
         parser.error('--recipe pretrained is a RetinaNet recipe: leave out --family yolov5')
     if args.seeds is not None and args.seeds < 1:
         parser.error(f'--seeds must be at least 1, got {args.seeds}')
+    if args.no_teacher_cache and not (args.neu_det or args.data):
+        parser.error('--no-teacher-cache: the synthetic demo runs its teacher on every batch')
     for flag in ('neu_det', 'data', 'data_root', 'work_dir', 'classes_file', 'split_file'):
         if getattr(args, flag):  # the paths as given, before the command moves to the repository
             setattr(args, flag, osp.abspath(getattr(args, flag)))
@@ -365,6 +376,8 @@ def main() -> None:
         if distilled:
             teacher_ckpt = find_latest_checkpoint(osp.join(work_dir, 'teacher'))
             options.append(f'model.teacher_ckpt={teacher_ckpt}')
+            if (args.neu_det or args.data) and not args.no_teacher_cache:
+                options.append(f'model.teacher_cache={osp.join(work_dir, "teacher_cache")}')
         processes = setup['mgd_processes'] if distilled else 1
         if on_gpu:  # one process per GPU: NCCL refuses two ranks on one device
             processes = min(processes, torch.cuda.device_count())

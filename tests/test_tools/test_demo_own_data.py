@@ -2,7 +2,9 @@
 the synthetic board set (320x240 px, several small boxes per image, its own train/test split,
 no val list), then its errors, which stop before anything is trained."""
 
+import glob
 import json
+import os
 import os.path as osp
 import re
 import subprocess
@@ -58,7 +60,13 @@ def test_the_adapted_configs_are_written_and_used(demo):
     assert dataset.metainfo.classes == tuple(sorted(BOARD_CLASSES))
     assert dataset.data_root == data_root + '/'
     with open(osp.join(work_dir, 'train_mgd_seed0.log')) as f:
-        assert re.search(r'distill\.loss_mgd_neck4: ', f.read())
+        log = f.read()
+    assert re.search(r'distill\.loss_mgd_neck4: ', log)
+    # the teacher's features were stored, once per training image (1 epoch: nothing read yet)
+    assert 'epoch 1: teacher cache: 0 images read, 14 computed' in log
+    (folder,) = os.listdir(osp.join(work_dir, 'teacher_cache'))
+    stored = glob.glob(osp.join(work_dir, 'teacher_cache', folder, '*', '*.pt'))
+    assert len(stored) == 14
 
 
 def test_prints_the_table_per_class_and_the_verdict(demo):
@@ -91,5 +99,8 @@ def test_errors_stop_before_training(boards, tmp_path):
     assert 'baseline is needed' in fails('--data', str(boards), '--rows', 'mgd', '--work-dir', work)
     assert '--classes needs --data PATH' in fails('--classes', 'a')
     assert '--seeds must be at least 1, got 0' in fails('--seeds', '0')
+    assert '--no-teacher-cache: the synthetic demo runs its teacher on every batch' in fails(
+        '--no-teacher-cache'
+    )
     err = fails('--data', str(tmp_path / 'nothing'), '--work-dir', work)
     assert 'has no ANNOTATIONS/ (or Annotations/) folder' in err or 'no such folder' in err

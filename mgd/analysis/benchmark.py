@@ -23,6 +23,7 @@ from torch import nn
 from mgd.analysis.offline import build_offline, offline_config
 
 OURS = 'configs/coco/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
+NEU_DET = 'configs/neu_det/mgd_fpn_retina_r18-w32_retina_r18-w16_scratch_neu_det.py'
 MMRAZOR = 'mmrazor::distill/mmdet/mgd/mgd_fpn_retina_x101_retina_r50_2x_coco.py'
 LEVELS = 5  # RetinaNet's FPN outputs: strides 8 .. 128
 CHANNELS = 256
@@ -114,11 +115,13 @@ def offline_model(path: str, **overrides) -> nn.Module:
     return build_offline(offline_config(path, **overrides))
 
 
-def detection_batch(model: nn.Module, batch: int, size: int, device: str) -> dict:
+def detection_batch(
+    model: nn.Module, batch: int, size: int, device: str, num_classes: int = 80
+) -> dict:
     """A random batch of ``batch`` images with 5 boxes each, through the model's preprocessor."""
     from mmdet.testing import demo_mm_inputs
 
-    data = demo_mm_inputs(batch, (3, size, size), num_items=[5] * batch, num_classes=80)
+    data = demo_mm_inputs(batch, (3, size, size), num_items=[5] * batch, num_classes=num_classes)
     return model.data_preprocessor(data, True)
 
 
@@ -227,19 +230,74 @@ def run(
         'memory': ratio(memory['mgd'], memory['mmrazor']),
         'step/sum-of-parts': ratio(seconds['mgd'], parts),
     }
+    result['overhead'] = overhead(device, max(rounds, 5))
     return result
+
+
+def overhead(device: str, rounds: int, batch: int = 8, size: int = 256) -> dict:
+    """What distillation costs over training the student alone, on the NEU-DET from-scratch
+    pair (w32 -> w16 RetinaNets, 5 FPN levels, inheriting): the MGD train step with the live
+    teacher and with the teacher's features read from ``model.teacher_cache``, each over the
+    student-alone step. The cached step reads every image (the cache is filled by a first
+    call, as by the first epoch of a run)."""
+    import tempfile
+
+    from mgd.models.algorithms.teacher_cache import TeacherFeatureCache
+
+    torch.manual_seed(0)
+    model = offline_model(NEU_DET).to(device).train()
+    data = detection_batch(model, batch, size, device, num_classes=6)
+    student = model.student
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    student_optimizer = torch.optim.SGD(student.parameters(), lr=1e-4)
+    live = train_step(model, optimizer, data)
+
+    def student_alone() -> None:
+        loss, _ = student.parse_losses(student(**data, mode='loss'))
+        student_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        student_optimizer.step()
+
+    with tempfile.TemporaryDirectory() as folder:
+        for i, sample in enumerate(data['data_samples']):  # the key reads the image file's stat
+            path = f'{folder}/image{i}.jpg'
+            open(path, 'wb').close()
+            sample.set_metainfo(dict(img_path=path, flip=False, flip_direction=None))
+        cache = TeacherFeatureCache(f'{folder}/cache', dict(benchmark=1), batch, limit_gib=1.0)
+
+        def cached() -> None:
+            model._cache = cache
+            try:
+                live()
+            finally:
+                model._cache = None
+
+        cached()  # fills the cache
+        assert cache.misses == batch and cache.hits == 0
+        times = timed_rounds(
+            {'student': student_alone, 'mgd': live, 'mgd_cached': cached}, rounds, device
+        )
+        assert cache.misses == batch, 'the cached step ran the teacher'
+    seconds = {k: statistics.median(v) for k, v in times.items()}
+    return dict(
+        config=NEU_DET, batch=batch, size=size, rounds=rounds,
+        step={k: dict(seconds=seconds[k], all=times[k]) for k in times},
+        ratios={'overhead': ratio(seconds['mgd'], seconds['student']),
+                'overhead-cached': ratio(seconds['mgd_cached'], seconds['student'])},
+    )  # fmt: skip
 
 
 def summary_line(result: dict) -> str:
     """``mgd/mmrazor connector <r> step <r> step-half-teacher <r> memory <r>
-    step/sum-of-parts <r>``."""
-    r = result['ratios']
+    step/sum-of-parts <r> overhead <r> overhead-cached <r>``."""
+    r = {**result['ratios'], **result['overhead']['ratios']}
     return 'mgd/mmrazor ' + ' '.join(f'{k} {v:.2f}' for k, v in r.items())
 
 
 def report(result: dict) -> str:
     """A readable table of the medians, then the summary line (last)."""
     c, s, h = result['connector'], result['step'], result['half_teacher_loss']
+    o = result['overhead']
 
     def ms(entry: dict) -> str:
         return f"{1e3 * entry['seconds']:.1f} ms"
@@ -266,5 +324,8 @@ def report(result: dict) -> str:
         *(f'| {what} | {ours} | {theirs} |' for what, ours, theirs in rows),
         f"MGD loss with the teacher in fp32 {h['fp32']:.6g}, in {result['half']} {h['half']:.6g} "
         f"(relative difference {100 * h['relative_difference']:.2f} %)",
+        f"NEU-DET pair (r18-w32 -> r18-w16), batch {o['batch']}, {o['size']}x{o['size']}, medians "
+        f"of {o['rounds']} rounds: student step alone {ms(o['step']['student'])}, MGD step "
+        f"{ms(o['step']['mgd'])}, with the teacher cache {ms(o['step']['mgd_cached'])}",
         summary_line(result),
     ])  # fmt: skip

@@ -1,4 +1,4 @@
-"""``tools/analysis/benchmark.py --quick`` runs within a minute and prints its summary line;
+"""``tools/analysis/benchmark.py --quick`` runs within two minutes and prints its summary line;
 the memory measure against a hand count."""
 
 import json
@@ -15,14 +15,14 @@ from mgd.analysis.benchmark import peak_memory, summary_line, timed_rounds
 REPO = Path(__file__).resolve().parents[2]
 LINE = re.compile(
     r'^mgd/mmrazor connector ([\d.]+) step ([\d.]+) step-half-teacher ([\d.]+) '
-    r'memory ([\d.]+) step/sum-of-parts ([\d.]+)$'
+    r'memory ([\d.]+) step/sum-of-parts ([\d.]+) overhead ([\d.]+) overhead-cached ([\d.]+)$'
 )
 
 
 def test_quick_benchmark_prints_the_summary_line_last(tmp_path):
     result = subprocess.run(
         [sys.executable, 'tools/analysis/benchmark.py', '--quick', '--work-dir', str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
@@ -30,7 +30,14 @@ def test_quick_benchmark_prints_the_summary_line_last(tmp_path):
     assert match, last
     numbers = json.loads((tmp_path / 'benchmark.json').read_text())
     assert summary_line(numbers) == last  # the JSON holds the printed numbers
-    assert [round(v, 2) for v in numbers['ratios'].values()] == [float(g) for g in match.groups()]
+    ratios = [*numbers['ratios'].values(), *numbers['overhead']['ratios'].values()]
+    assert [round(v, 2) for v in ratios] == [float(g) for g in match.groups()]
+    overhead = numbers['overhead']['step']  # the NEU-DET pair: student alone, MGD, MGD cached
+    assert overhead.keys() == {'student', 'mgd', 'mgd_cached'}
+    assert all(len(v['all']) == 5 and v['seconds'] > 0 for v in overhead.values())
+    assert numbers['overhead']['ratios']['overhead-cached'] == pytest.approx(
+        overhead['mgd_cached']['seconds'] / overhead['student']['seconds']
+    )
     step = numbers['step']
     assert all(len(step[k]['all']) == 2 and step[k]['seconds'] > 0 for k in step)
     parts = step['student']['seconds'] + step['teacher']['seconds'] + step['mgd_block']['seconds']

@@ -33,7 +33,7 @@ def test_quick_benchmark_prints_the_summary_line_last(tmp_path):
     ratios = [*numbers['ratios'].values(), *numbers['overhead']['ratios'].values()]
     assert [round(v, 2) for v in ratios] == [float(g) for g in match.groups()]
     overhead = numbers['overhead']['step']  # the NEU-DET pair: student alone, MGD, MGD cached
-    assert overhead.keys() == {'student', 'mgd', 'mgd_cached'}
+    assert overhead.keys() == {'student', 'mgd', 'mgd_cached', 'mgd_block'}
     assert all(len(v['all']) == 5 and v['seconds'] > 0 for v in overhead.values())
     assert numbers['overhead']['ratios']['overhead-cached'] == pytest.approx(
         overhead['mgd_cached']['seconds'] / overhead['student']['seconds']

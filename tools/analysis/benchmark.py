@@ -4,10 +4,13 @@ RetinaNet X101-64x4d -> R50 (configs/coco/mgd_fpn_retina_x101_retina_r50_2x_coco
 MMRazor's own configs/distill/mmdet/mgd config), random weights, one random batch, in one
 process; interleaved rounds, medians. Measures the connector+loss on the 5 FPN levels, the
 full train step with the teacher in fp32 and in half precision (``model.teacher_dtype``), the
-step's memory, and the student step, teacher forward and MGD block alone. Writes
-WORK_DIR/benchmark.json; the last line printed is
+step's memory, and the student step, teacher forward and MGD block alone. Then, on the
+NEU-DET from-scratch pair (batch 8, 256x256 whatever the options), the MGD step with the live
+teacher and with the teacher-feature cache (``model.teacher_cache``) over the student-alone
+step. Writes WORK_DIR/benchmark.json; the last line printed is
 
     mgd/mmrazor connector <r> step <r> step-half-teacher <r> memory <r> step/sum-of-parts <r>
+        overhead <r> overhead-cached <r>
 
 Examples::
 

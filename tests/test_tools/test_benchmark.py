@@ -1,4 +1,4 @@
-"""``tools/analysis/benchmark.py --quick`` runs within two minutes and prints its summary line;
+"""``tools/analysis/benchmark.py --quick`` runs (25 s alone on 2 cores) and prints its summary line;
 the memory measure against a hand count."""
 
 import json
@@ -22,7 +22,7 @@ LINE = re.compile(
 def test_quick_benchmark_prints_the_summary_line_last(tmp_path):
     result = subprocess.run(
         [sys.executable, 'tools/analysis/benchmark.py', '--quick', '--work-dir', str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]

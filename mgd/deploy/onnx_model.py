@@ -126,9 +126,12 @@ class OnnxNetwork:
     Args:
         path: the ``.onnx`` file.
         threads: ONNX Runtime's intra-op threads (None: its default, one per core).
+        spinning: whether its idle threads spin waiting for work (its default, fast for one
+            session alone); off for timing several sessions in turn, where a session's
+            spinning threads would take the cores of the one being timed.
     """
 
-    def __init__(self, path: str, threads: int | None = None) -> None:
+    def __init__(self, path: str, threads: int | None = None, spinning: bool = True) -> None:
         import onnxruntime as ort
 
         if not osp.isfile(path):
@@ -137,6 +140,8 @@ class OnnxNetwork:
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        if not spinning:
+            options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         self.path = path
         self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
         self.input = self.session.get_inputs()[0].name

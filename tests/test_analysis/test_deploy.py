@@ -61,6 +61,21 @@ def test_the_onnx_network_computes_the_students_raw_outputs(exported):
             np.testing.assert_allclose(theirs, ours, atol=1e-4, rtol=1e-4)
 
 
+def test_timing_sessions_do_not_spin(exported):
+    """complexity.py times several sessions in turn: an idle one's spinning threads would take
+    the cores of the one being timed, so its sessions wait without spinning."""
+    _, files, _ = exported
+    key = 'session.intra_op.allow_spinning'
+    timed = OnnxNetwork(files['onnx'], threads=1, spinning=False)
+    assert timed.session.get_session_options().get_session_config_entry(key) == '0'
+    default = OnnxNetwork(files['onnx'], threads=1)
+    with pytest.raises(Exception, match='does not have configuration'):  # ONNX Runtime's default
+        default.session.get_session_options().get_session_config_entry(key)
+    x = torch.randn(1, 3, 64, 64)
+    for ours, theirs in zip(default(x), timed(x)):
+        np.testing.assert_allclose(theirs, ours, atol=1e-6)
+
+
 def test_deploy_json_says_what_the_network_expects(exported):
     model, files, _ = exported
     meta = json.loads(open(files['meta']).read())

@@ -58,7 +58,7 @@ def main():
             torch.set_num_threads(args.threads)
         threads = torch.get_num_threads()
     models = {
-        name: OnnxNetwork(c, threads) if c.endswith('.onnx') else c
+        name: OnnxNetwork(c, threads, spinning=False) if c.endswith('.onnx') else c
         for name, c in zip(names, args.configs)
     }
     rows = measure(models, args.shape, args.device, args.runs, args.warmup)

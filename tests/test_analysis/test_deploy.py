@@ -69,7 +69,7 @@ def test_timing_sessions_do_not_spin(exported):
     timed = OnnxNetwork(files['onnx'], threads=1, spinning=False)
     assert timed.session.get_session_options().get_session_config_entry(key) == '0'
     default = OnnxNetwork(files['onnx'], threads=1)
-    with pytest.raises(Exception, match='does not have configuration'):  # ONNX Runtime's default
+    with pytest.raises(RuntimeError, match='does not have configuration'):  # ONNX Runtime's default
         default.session.get_session_options().get_session_config_entry(key)
     x = torch.randn(1, 3, 64, 64)
     for ours, theirs in zip(default(x), timed(x)):

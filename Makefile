@@ -18,8 +18,12 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# the tests in TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process), one
+# torch thread each: two threads per process on a shared 2-core machine wait for each other
+TEST_WORKERS ?= 2
+
 test: lint
-	$(PY) -m pytest -rs tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -rs -n $(TEST_WORKERS) --dist loadfile tests
 
 demo: install
 	$(PY) tools/demo.py
